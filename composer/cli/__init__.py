@@ -1,0 +1,59 @@
+"""The ``composer`` command line: options → a config → one library call.
+
+This package is the only place that prints or exits. Library errors
+(``ComposerError``) are caught once, here, and become one line on stderr and
+exit status 2. Heavy libraries are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from composer import __version__
+from composer.cli.corpus_cmds import corpus
+from composer.errors import ComposerError
+
+EPILOG = """\b
+Examples:
+  composer corpus build -o data/corpus                 # the built-in corpus, 10 styles
+  composer corpus build music21 --styles bach,irish --max-pieces-per-style 20 -o /tmp/small
+  composer corpus build my_midi/ --labels labels.csv -o data/mine
+  composer corpus stats data/corpus
+"""
+
+
+def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+class ComposerGroup(click.Group):
+    """Turns every ``ComposerError`` into one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        warnings.showwarning = _one_line_warning
+        try:
+            return super().invoke(ctx)
+        except ComposerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=ComposerGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="composer")
+def cli() -> None:
+    """Write music in a composer's style, continue your melody, print the score."""
+
+
+cli.add_command(corpus)
+
+
+def main() -> None:
+    cli(prog_name="composer")

@@ -1,0 +1,280 @@
+"""Build a labelled corpus: inputs → MIDI pieces, ``manifest.jsonl`` and ``report.json``.
+
+Conversion runs in a process pool with a time limit per input; results are cached by
+input content, so a re-run converts only what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from composer.corpus_convert import ConvertOptions, convert_input
+from composer.corpus_sources import MUSIC21_SOURCE, PieceInput, list_inputs
+from composer.errors import CorpusError, OutputError
+from composer.midi_io import ReadLimits
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.jsonl"
+REPORT = "report.json"
+CACHE = ".cache.jsonl"
+WORKER_MEMORY_BYTES = 4 * 1024**3  # a worker that needs more is converting something hostile
+
+Progress = Callable[[int, int], None]  # (inputs done, inputs total)
+
+
+@dataclass
+class CorpusConfig:
+    out_dir: Path  # where midi/, manifest.jsonl and report.json go
+    sources: list[str] = field(default_factory=lambda: [MUSIC21_SOURCE])  # "music21" or folders
+    labels: str = "folder"  # "folder" (first sub-folder is the style) or a CSV path
+    styles: list[str] | None = None  # keep only these styles
+    max_pieces_per_style: int | None = None  # cap on inputs per style, for quick runs
+    workers: int = 0  # processes; 0 means one per core
+    piece_seconds: float = 120.0  # time limit per input
+    segment_bars: int = 32  # long pieces become excerpts of this many bars
+    max_whole_bars: int = 48  # pieces up to this many bars stay whole
+    use_cache: bool = True  # reuse conversions of unchanged inputs
+
+
+@dataclass
+class CorpusResult:
+    records: list[dict[str, Any]]
+    report: dict[str, Any]
+
+
+def _cache_key(item: PieceInput, salt: str) -> str:
+    return f"{item.digest}:{item.style}:{salt}"
+
+
+def _load_cache(path: Path) -> dict[str, dict[str, Any]]:
+    cache: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return cache
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+                cache[entry["key"]] = entry["result"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by an interrupted run
+    return cache
+
+
+def _cached_result_usable(result: dict[str, Any], out_dir: Path) -> bool:
+    return all((out_dir / r["midi"]).is_file() for r in result.get("records", []))
+
+
+def _limit_inputs(inputs: list[PieceInput], cap: int | None) -> list[PieceInput]:
+    if cap is None:
+        return inputs
+    taken: Counter[str] = Counter()
+    kept = []
+    for item in inputs:
+        if taken[item.style] < cap:
+            taken[item.style] += 1
+            kept.append(item)
+    return kept
+
+
+def _init_worker() -> None:
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _convert_job(job: tuple[PieceInput, ConvertOptions]) -> tuple[PieceInput, dict[str, Any]]:
+    item, options = job
+    return item, convert_input(item, options)
+
+
+def _run_conversions(
+    jobs: list[tuple[PieceInput, ConvertOptions]], workers: int
+) -> Iterable[tuple[PieceInput, dict[str, Any]]]:
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_convert_job, jobs)
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with context.Pool(workers, initializer=_init_worker, maxtasksperchild=200) as pool:
+        yield from pool.imap_unordered(_convert_job, jobs, chunksize=4)
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write there ({exc.strerror or exc})") from None
+
+
+def build_corpus(config: CorpusConfig, progress: Progress | None = None) -> CorpusResult:
+    """Convert every input of the configured sources and write the manifest and report."""
+    started = time.monotonic()
+    out_dir = config.out_dir
+    _prepare_out_dir(out_dir)
+    listing = list_inputs(config.sources, config.labels, config.styles)
+    inputs = _limit_inputs(listing.inputs, config.max_pieces_per_style)
+    if not inputs:
+        raise CorpusError(
+            f"no music files found in {', '.join(config.sources)}"
+            + (f" for styles {', '.join(config.styles)}" if config.styles else "")
+        )
+    options = ConvertOptions(
+        out_dir=out_dir,
+        segment_bars=config.segment_bars,
+        max_whole_bars=config.max_whole_bars,
+        piece_seconds=config.piece_seconds,
+        limits=ReadLimits(),
+    )
+    salt = options.cache_salt()
+    cache_path = out_dir / CACHE
+    cache = _load_cache(cache_path) if config.use_cache else {}
+
+    results: dict[str, dict[str, Any]] = {}
+    jobs = []
+    for item in inputs:
+        key = _cache_key(item, salt)
+        cached = cache.get(key)
+        if cached is not None and _cached_result_usable(cached, out_dir):
+            results[key] = cached
+        else:
+            jobs.append((item, options))
+    reused = len(results)
+    total = len(inputs)
+    if progress:
+        progress(reused, total)
+    workers = config.workers or os.cpu_count() or 1
+    mode = "a" if config.use_cache else "w"
+    with cache_path.open(mode, encoding="utf-8") as cache_file:
+        for done, (item, result) in enumerate(_run_conversions(jobs, workers), start=1):
+            key = _cache_key(item, salt)
+            results[key] = result
+            cache_file.write(json.dumps({"key": key, "result": result}) + "\n")
+            if progress:
+                progress(reused + done, total)
+
+    records, skipped = _collect(inputs, results, salt)
+    _write_jsonl(out_dir / MANIFEST, records)
+    report = _report(records, skipped, listing.ignored, total, reused,
+                     time.monotonic() - started, config)
+    _write_json(out_dir / REPORT, report)
+    return CorpusResult(records=records, report=report)
+
+
+def _collect(inputs: list[PieceInput], results: dict[str, dict[str, Any]],
+             salt: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    records: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    seen_ids: set[str] = set()
+    for item in inputs:
+        result = results[_cache_key(item, salt)]
+        if "skipped" in result:
+            skipped.append({"source": item.label, "style": item.style, "reason": result["skipped"]})
+            continue
+        for record in result["records"]:
+            if record["id"] in seen_ids:  # the same file given twice under one style
+                continue
+            seen_ids.add(record["id"])
+            records.append(record)
+    records.sort(key=lambda r: (r["style"], r["id"]))
+    return records, skipped
+
+
+def _report(records: list[dict[str, Any]], skipped: list[dict[str, str]],
+            ignored: list[dict[str, str]], total: int, reused: int, seconds: float,
+            config: CorpusConfig) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "val": 0, "test": 0})
+    for record in records:
+        counts[record["style"]][record["split"]] += 1
+    skipped_by_style = Counter(s["style"] for s in skipped)
+    return {
+        "sources": config.sources,
+        "inputs": total,
+        "converted_now": total - reused,
+        "reused_from_cache": reused,
+        "pieces": len(records),
+        "skipped_inputs": len(skipped),
+        "skipped_fraction": round(len(skipped) / total, 4) if total else 0.0,
+        "seconds": round(seconds, 1),
+        "styles": {
+            style: {**split_counts, "pieces": sum(split_counts.values()),
+                    "skipped": skipped_by_style.get(style, 0)}
+            for style, split_counts in sorted(counts.items())
+        },
+        "skipped": skipped,
+        "ignored": ignored,
+    }
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(corpus_dir: Path) -> list[dict[str, Any]]:
+    """The manifest's records; a ``CorpusError`` if the corpus is missing or damaged."""
+    path = corpus_dir / MANIFEST
+    if not path.is_file():
+        raise CorpusError(f"{corpus_dir}: no {MANIFEST}; run 'composer corpus build -o {corpus_dir}'")
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise CorpusError(f"{path}:{number}: not valid JSON; rebuild the corpus") from None
+    return records
+
+
+def corpus_stats(corpus_dir: Path) -> dict[str, dict[str, float]]:
+    """Per style: pieces, notes, bars and minutes (from the MIDI files' tempo maps)."""
+    import symusic
+
+    from composer.midi_io import score_seconds
+
+    stats: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"pieces": 0, "notes": 0, "bars": 0, "minutes": 0.0}
+    )
+    for record in read_manifest(corpus_dir):
+        row = stats[record["style"]]
+        row["pieces"] += 1
+        row["notes"] += record["n_notes"]
+        row["bars"] += record["n_bars"]
+        try:
+            score = symusic.Score.from_file(str(corpus_dir / record["midi"]))
+            row["minutes"] += score_seconds(score) / 60.0
+        except (OSError, RuntimeError):
+            log.warning("%s: cannot read %s", corpus_dir, record["midi"])
+    for row in stats.values():
+        row["minutes"] = round(row["minutes"], 1)
+    return dict(sorted(stats.items()))

@@ -1,0 +1,255 @@
+"""The one safe way to read a user's file (or typed melody) into a score.
+
+Everything becomes a ``symusic.Score`` in ticks. MIDI is parsed by symusic after its
+header has been checked; MusicXML, MXL, ABC and Humdrum/kern go through music21; a
+melody can be typed as music21 tinyNotation (``"tinynotation: 4/4 c4 d e f"``).
+Every failure is an ``InputFileError`` that names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from composer.deadline import time_limit
+from composer.errors import (
+    InputFileError,
+    LimitExceededError,
+    NoPitchedNotesError,
+    ReadTimeoutError,
+    UnsupportedFormatError,
+)
+from composer.midi_header import read_header, unwrap_riff
+
+if TYPE_CHECKING:
+    import music21
+    import symusic
+
+log = logging.getLogger(__name__)
+
+MIDI_SUFFIXES = (".mid", ".midi", ".rmi", ".smf", ".kar")
+MUSIC21_FORMATS = {
+    ".mxl": "musicxml",
+    ".musicxml": "musicxml",
+    ".xml": "musicxml",
+    ".abc": "abc",
+    ".krn": "humdrum",
+}
+SUPPORTED_SUFFIXES = MIDI_SUFFIXES + tuple(MUSIC21_FORMATS)
+NOTE_TEXT_PREFIX = "tinynotation:"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what a single input may hold; beyond them a file is refused, not read."""
+
+    max_file_bytes: int = 32 * 1024 * 1024  # bigger files are almost never music
+    max_tracks: int = 512  # MIDI tracks (or notation parts)
+    max_notes: int = 500_000  # a long symphony has ~100k
+    max_seconds: float = 3 * 3600.0  # total duration after applying the tempo map
+    min_qpm: float = 5.0  # tempo range, quarter notes per minute
+    max_qpm: float = 1000.0
+    parse_seconds: float | None = 120.0  # wall-clock limit on music21 parsing
+
+
+def is_note_text(source: str | Path) -> bool:
+    """True when ``source`` is a typed melody rather than a file name."""
+    return isinstance(source, str) and source.strip().lower().startswith(NOTE_TEXT_PREFIX)
+
+
+def detect_format(path: Path) -> str:
+    """``"midi"`` or the music21 format name for a path, by its suffix."""
+    suffix = path.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return "midi"
+    if suffix in MUSIC21_FORMATS:
+        return MUSIC21_FORMATS[suffix]
+    known = " ".join(SUPPORTED_SUFFIXES)
+    raise UnsupportedFormatError(f"{path}: unsupported file type '{suffix}'; use one of {known}")
+
+
+def read_score(source: str | Path, limits: ReadLimits | None = None) -> symusic.Score:
+    """Read a MIDI/MusicXML/MXL/ABC/kern file, or typed note text, into a checked score."""
+    limits = limits or ReadLimits()
+    if is_note_text(source):
+        stream = parse_note_text(str(source), limits)
+        return score_from_stream(stream, "note text", limits)
+    path = Path(source)
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a directory, not a file")
+    fmt = detect_format(path)
+    data = read_bytes(path, limits)
+    if fmt == "midi":
+        return score_from_midi_bytes(data, str(path), limits)
+    stream = parse_music21(path, fmt, str(path), limits)
+    return score_from_stream(stream, str(path), limits)
+
+
+def read_bytes(path: Path, limits: ReadLimits) -> bytes:
+    """The file's bytes, refusing directories, missing files and oversized files."""
+    try:
+        if path.is_dir():
+            raise InputFileError(f"{path}: is a directory, not a file")
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise LimitExceededError(
+                f"{path}: {size / 1e6:.1f} MB, more than the limit of "
+                f"{limits.max_file_bytes / 1e6:.0f} MB"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputFileError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputFileError(f"{path}: the file is empty")
+    return data
+
+
+def score_from_midi_bytes(data: bytes, name: str, limits: ReadLimits | None = None) -> symusic.Score:
+    """Parse Standard MIDI File bytes (RIFF-wrapped or not) into a checked score."""
+    import symusic
+
+    limits = limits or ReadLimits()
+    if len(data) > limits.max_file_bytes:
+        raise LimitExceededError(f"{name}: {len(data)} bytes, more than the limit")
+    data = unwrap_riff(data, name)
+    read_header(data, name, limits.max_tracks)
+    try:
+        score = symusic.Score.from_midi(data)
+    except Exception as exc:  # symusic reports every corruption as a RuntimeError
+        reason = str(exc).replace("MiniMidi: ", "").split("!")[0].strip() or type(exc).__name__
+        raise InputFileError(f"{name}: corrupt MIDI data ({reason})") from None
+    check_score(score, name, limits)
+    return score
+
+
+def parse_note_text(text: str, limits: ReadLimits | None = None) -> music21.stream.Stream:
+    """Parse tinyNotation such as ``"tinynotation: 3/4 e4 d c"``."""
+    import music21
+
+    limits = limits or ReadLimits()
+    body = text.strip()[len(NOTE_TEXT_PREFIX) :].strip()
+    if not body:
+        raise InputFileError("note text: no notes after 'tinynotation:'")
+    try:
+        with time_limit(limits.parse_seconds, lambda: ReadTimeoutError("note text: parse timed out")):
+            return music21.converter.parse(body, format="tinyNotation")
+    except (InputFileError, MemoryError):
+        raise
+    except Exception as exc:
+        raise InputFileError(f"note text: cannot parse '{body[:40]}' ({_first_line(exc)})") from None
+
+
+def parse_music21(
+    source: Path | str, fmt: str, name: str, limits: ReadLimits | None = None
+) -> music21.stream.Stream:
+    """Parse a notation file (a ``Path``) or notation text (a ``str``) with music21.
+
+    Runs under a time limit. A multi-tune ABC book or an opus yields its first
+    score, with a warning.
+    """
+    import music21
+
+    limits = limits or ReadLimits()
+
+    def _timeout() -> ReadTimeoutError:
+        return ReadTimeoutError(f"{name}: parsing took longer than {limits.parse_seconds:g} s")
+
+    try:
+        with time_limit(limits.parse_seconds, _timeout):
+            if isinstance(source, Path):
+                stream = music21.converter.parseFile(source, format=fmt, forceSource=True)
+            else:
+                stream = music21.converter.parseData(source, format=fmt, forceSource=True)
+    except (InputFileError, MemoryError):
+        raise
+    except Exception as exc:  # music21 raises many types on malformed notation
+        raise InputFileError(f"{name}: cannot parse as {fmt} ({_first_line(exc)})") from None
+    if isinstance(stream, music21.stream.Opus):
+        scores = list(stream.scores)
+        if not scores:
+            raise NoPitchedNotesError(f"{name}: no pitched notes (an empty collection)")
+        if len(scores) > 1:
+            warnings.warn(f"{name}: holds {len(scores)} pieces; using the first", stacklevel=2)
+        stream = scores[0]
+    return stream
+
+
+def score_from_stream(
+    stream: music21.stream.Stream, name: str, limits: ReadLimits | None = None
+) -> symusic.Score:
+    """Convert a parsed music21 stream and check it against the limits."""
+    from composer.m21_convert import stream_to_score
+
+    limits = limits or ReadLimits()
+    try:
+        score = stream_to_score(stream)
+    except Exception as exc:
+        raise InputFileError(f"{name}: cannot convert the notation ({_first_line(exc)})") from None
+    check_score(score, name, limits)
+    return score
+
+
+def check_score(score: symusic.Score, name: str, limits: ReadLimits) -> None:
+    """Refuse scores beyond the limits or without pitched notes; repair what is harmless."""
+    if len(score.tracks) > limits.max_tracks:
+        raise LimitExceededError(
+            f"{name}: {len(score.tracks)} tracks, more than the limit of {limits.max_tracks}"
+        )
+    n_notes = score.note_num()
+    if n_notes > limits.max_notes:
+        raise LimitExceededError(
+            f"{name}: {n_notes} notes, more than the limit of {limits.max_notes}"
+        )
+    if score.tpq <= 0:
+        raise InputFileError(f"{name}: corrupt timing ({score.tpq} ticks per quarter note)")
+    for tempo in score.tempos:
+        qpm = tempo.qpm
+        if not (limits.min_qpm <= qpm <= limits.max_qpm):
+            shown = "infinite" if qpm == float("inf") else f"{qpm:.4g}"
+            raise InputFileError(
+                f"{name}: absurd tempo {shown} quarter notes per minute at tick {tempo.time} "
+                f"(allowed {limits.min_qpm:g}-{limits.max_qpm:g})"
+            )
+    pitched = sum(track.note_num() for track in score.tracks if not track.is_drum)
+    if pitched == 0:
+        what = "drums only" if n_notes else "no notes at all"
+        raise NoPitchedNotesError(f"{name}: no pitched notes ({what})")
+    seconds = score_seconds(score)
+    if seconds > limits.max_seconds:
+        raise LimitExceededError(
+            f"{name}: lasts {seconds / 60:.0f} minutes, more than the limit of "
+            f"{limits.max_seconds / 60:.0f}"
+        )
+    _repair_zero_length_notes(score, name)
+
+
+def score_seconds(score: symusic.Score) -> float:
+    """Duration in seconds under the score's tempo map."""
+    if score.end() <= 0:
+        return 0.0
+    return float(score.to("second").end())
+
+
+def _repair_zero_length_notes(score: symusic.Score, name: str) -> None:
+    fixed = 0
+    for track in score.tracks:
+        for note in track.notes:
+            if note.duration <= 0:
+                note.duration = max(1, score.tpq // 16)
+                fixed += 1
+    if fixed:
+        warnings.warn(
+            f"{name}: {fixed} zero-length notes lengthened to a 64th note", stacklevel=3
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:160] if text else "") or type(exc).__name__
