@@ -53,7 +53,7 @@ class CorpusResult:
 
 
 def _cache_key(item: PieceInput, salt: str) -> str:
-    return f"{item.digest}:{item.style}:{salt}"
+    return f"{item.digest}:{item.style}:{item.label}:{salt}"
 
 
 def _load_cache(path: Path) -> dict[str, dict[str, Any]]:

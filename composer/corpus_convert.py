@@ -6,14 +6,20 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from composer.corpus_sources import MUSIC21_STYLES, PieceInput, program_chooser
 from composer.deadline import time_limit
 from composer.errors import ComposerError, InputFileError, ReadTimeoutError
-from composer.midi_io import ReadLimits, check_score, parse_music21, read_bytes, score_from_midi_bytes
+from composer.midi_io import (
+    ReadLimits,
+    check_score,
+    parse_music21,
+    read_bytes,
+    score_from_midi_bytes,
+)
 from composer.music_facts import (
     count_bars,
     downbeats,
@@ -36,7 +42,7 @@ class ConvertOptions:
     segment_bars: int = 32  # long pieces are cut into excerpts of this many bars
     max_whole_bars: int = 48  # pieces up to this long stay whole
     piece_seconds: float = 120.0  # wall-clock limit per input
-    limits: ReadLimits = ReadLimits()
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     def cache_salt(self) -> str:
         return f"v{CONVERTER_VERSION}/{self.segment_bars}/{self.max_whole_bars}/{self.limits}"

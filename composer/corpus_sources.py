@@ -245,7 +245,7 @@ def music21_program(style: str) -> int:
     return spec.program if spec else 0
 
 
-def program_chooser(style: str):  # noqa: ANN201 - returns composer.m21_convert.ProgramChooser
+def program_chooser(style: str):
     """Programs for parts: string instruments by name, otherwise the style's default."""
     default = music21_program(style) if style in MUSIC21_STYLES else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -70,23 +71,36 @@ def pitch_class_durations(score: symusic.Score) -> np.ndarray:
     return np.bincount(notes[:, 2] % 12, weights=notes[:, 1], minlength=12)
 
 
-def estimate_key(score: symusic.Score) -> str | None:
-    """The most likely key by music21's Krumhansl-Schmuckler analysis, e.g. ``"D major"``.
+MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 
-    The analysis only needs pitch-class weights, so it runs on a 12-note stream built
-    from the score's pitch-class durations instead of converting the whole score.
+
+@lru_cache(maxsize=1)
+def _key_profiles() -> np.ndarray:
+    """music21's default key profiles (Aarden-Essen), rotated to every tonic: (2, 12, 12)."""
+    from music21.analysis.discrete import AardenEssen
+
+    analysis = AardenEssen()
+    profiles = np.array([analysis.getWeights("major"), analysis.getWeights("minor")], dtype=float)
+    # (mode, tonic, pitch class): the profile of mode shifted so that its tonic is `tonic`
+    return np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])
+
+
+def estimate_key(score: symusic.Score) -> str | None:
+    """The most likely key, e.g. ``"D major"``, as music21's ``analyze("key")`` finds it.
+
+    Same profiles and the same correlation as music21, computed in numpy: building
+    music21's 24 candidate ``Key`` objects per piece cost 0.1 s.
     """
     weights = pitch_class_durations(score)
     if weights.sum() <= 0:
         return None
-    import music21
-
-    summary = music21.stream.Stream()
-    scale = weights / weights.max() * 16.0  # quarter lengths; only the proportions matter
-    for pitch_class, quarter_length in enumerate(scale):
-        if quarter_length > 0:
-            note = music21.note.Note(60 + pitch_class)
-            note.quarterLength = float(quarter_length)
-            summary.append(note)
-    found = summary.analyze("key")
-    return f"{found.tonic.name.replace('-', 'b')} {found.mode}"
+    profiles = _key_profiles()
+    centred = profiles - profiles.mean(axis=2, keepdims=True)
+    observed = weights - weights.mean()
+    denominator = np.linalg.norm(centred, axis=2) * (np.linalg.norm(observed) or 1.0)
+    correlation = (centred @ observed) / denominator  # (2, 12)
+    mode, tonic = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+    if mode == 0:
+        return f"{MAJOR_TONICS[tonic]} major"
+    return f"{MINOR_TONICS[tonic]} minor"
