@@ -1,0 +1,210 @@
+"""A small GPT-style decoder for token streams, in plain PyTorch (after nanoGPT).
+
+Pre-norm blocks, causal ``scaled_dot_product_attention``, rotary positions, tied
+input/output embeddings, and an explicit ``KVCache`` object for incremental decoding.
+No file I/O and no tokenizer here: ids in, logits out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 1024  # tokenizer vocabulary size, special tokens included
+    block_size: int = 512  # longest context the model is trained on, in tokens
+    n_layer: int = 6  # transformer blocks
+    n_head: int = 8  # attention heads per block
+    n_embd: int = 256  # width of the residual stream
+    dropout: float = 0.0  # dropout on attention weights and residual branches (training only)
+    rope_base: float = 10_000.0  # rotary embedding base frequency
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if (self.n_embd // self.n_head) % 2:
+            raise ValueError("the head size n_embd / n_head must be even for rotary positions")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, for incremental decoding.
+
+    Preallocated to ``max_len`` positions; ``pos`` is the number of positions filled.
+    """
+
+    def __init__(self, config: ModelConfig, batch_size: int, max_len: int,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        head_size = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, max_len, head_size)  # (L, B, nh, T, hs)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.pos = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.keys.shape[1]
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hs) at the current position; return all keys/values so far."""
+        t = k.shape[2]
+        end = self.pos + t
+        if end > self.max_len:
+            raise ValueError(f"KV cache full: {end} positions > {self.max_len}")
+        self.keys[layer, :, :, self.pos:end] = k
+        self.values[layer, :, :, self.pos:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, t: int) -> None:
+        self.pos += t
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` (e.g. to drop finished samples)."""
+        self.keys = self.keys[:, index]
+        self.values = self.values[:, index]
+
+
+def rotary_tables(head_size: int, positions: torch.Tensor, base: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables, (T, hs/2) each, for the given absolute positions (T,)."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_size, 2, device=positions.device).float() / head_size))
+    angles = positions.float()[:, None] * inv_freq[None, :]  # (T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of x (B, nh, T, hs) by position-dependent angles."""
+    x1, x2 = x[..., ::2], x[..., 1::2]  # (B, nh, T, hs/2) each
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    rotated = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, nh, T, hs/2, 2)
+    return rotated.flatten(-2)  # (B, nh, T, hs)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_size = config.n_embd // config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        b, t, c = x.shape  # (B, T, C)
+        q, k, v = self.qkv(x).split(c, dim=2)  # 3 × (B, T, C)
+        q = q.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        past = 0
+        if cache is not None:
+            past = cache.pos
+            k, v = cache.append(layer, k, v)  # (B, nh, past + T, hs)
+        dropout = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif t == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        else:  # several new tokens after a prefix: each sees the prefix and its predecessors
+            allowed = torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
+        y = y.transpose(1, 2).contiguous().view(b, t, c)  # (B, T, C)
+        return F.dropout(self.proj(y), dropout, self.training)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=False)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=False)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self.training)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.n_embd, bias=False)
+        self.attn = CausalSelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.n_embd, bias=False)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin, cache, layer)
+        return x + self.mlp(self.norm2(x))
+
+
+class MusicTransformer(nn.Module):
+    """Decoder-only transformer: ids (B, T) → next-token logits (B, T, vocab)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.norm = nn.LayerNorm(config.n_embd, bias=False)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied embeddings
+        self.apply(self._init_weights)
+        for name, param in self.named_parameters():
+            if name.endswith("proj.weight"):  # GPT-2: scale residual projections by depth
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                cache: KVCache | None = None, ignore_index: int = -100
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, V) for ids (B, T), and the mean cross-entropy if targets are given.
+
+        With a cache, ``idx`` holds only the new tokens; they are placed after ``cache.pos``.
+        """
+        _b, t = idx.shape  # (B, T)
+        start = cache.pos if cache is not None else 0
+        if cache is None and t > self.config.block_size:
+            raise ValueError(f"sequence of {t} tokens exceeds block_size {self.config.block_size}")
+        positions = torch.arange(start, start + t, device=idx.device)
+        cos, sin = rotary_tables(self.config.n_embd // self.config.n_head, positions,
+                                 self.config.rope_base)  # (T, hs/2) each
+        x = self.drop(self.embed(idx))  # (B, T, C)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, layer)
+        if cache is not None:
+            cache.advance(t)
+        logits = self.head(self.norm(x))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=ignore_index)
+        return logits, loss
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        param = self.embed.weight
+        return KVCache(self.config, batch_size, max_len or self.config.block_size,
+                       device=param.device, dtype=param.dtype)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from composer.model import ModelConfig, MusicTransformer
+
+TINY = ModelConfig(vocab_size=50, block_size=64, n_layer=2, n_head=2, n_embd=32)
+
+
+def test_cached_decoding_equals_full_forward() -> None:
+    torch.manual_seed(0)
+    model = MusicTransformer(TINY).eval()
+    ids = torch.randint(0, TINY.vocab_size, (3, 40))
+    with torch.no_grad():
+        full, _ = model(ids)
+        cache = model.new_cache(batch_size=3)
+        prefill, _ = model(ids[:, :17], cache=cache)  # a prompt of several tokens
+        steps = [prefill]
+        for t in range(17, 30):
+            step, _ = model(ids[:, t:t + 1], cache=cache)  # one token at a time
+            steps.append(step)
+        chunk, _ = model(ids[:, 30:], cache=cache)  # several tokens after a prefix
+        steps.append(chunk)
+    cached = torch.cat(steps, dim=1)
+    assert cache.pos == 40
+    assert (cached - full).abs().max().item() <= 1e-4
+
+
+def test_tiny_model_overfits_a_sequence() -> None:
+    torch.manual_seed(0)
+    model = MusicTransformer(TINY)
+    ids = torch.randint(0, TINY.vocab_size, (1, 33))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        _, loss = model(ids[:, :-1], ids[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    logits, _ = model.eval()(ids[:, :-1])
+    assert torch.equal(logits.argmax(-1), ids[:, 1:])
+
+
+def test_tied_embeddings_and_config_round_trip() -> None:
+    model = MusicTransformer(TINY)
+    assert model.head.weight is model.embed.weight
+    assert ModelConfig.from_dict(TINY.to_dict()) == TINY
+    with pytest.raises(ValueError):
+        ModelConfig(n_embd=30, n_head=4)
+
+
+def test_too_long_sequence_is_refused() -> None:
+    model = MusicTransformer(TINY)
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, TINY.block_size + 1, dtype=torch.long))
