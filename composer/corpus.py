@@ -278,3 +278,18 @@ def corpus_stats(corpus_dir: Path) -> dict[str, dict[str, float]]:
     for row in stats.values():
         row["minutes"] = round(row["minutes"], 1)
     return dict(sorted(stats.items()))
+
+
+def style_summary(corpus_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per style: a one-line description and the number of training pieces."""
+    from composer.corpus_sources import MUSIC21_STYLES
+
+    summary: dict[str, dict[str, Any]] = {}
+    for record in read_manifest(corpus_dir):
+        entry = summary.setdefault(record["style"], {
+            "description": MUSIC21_STYLES[record["style"]].description
+            if record["style"] in MUSIC21_STYLES else f"Pieces labelled '{record['style']}'",
+            "pieces": 0, "train_pieces": 0})
+        entry["pieces"] += 1
+        entry["train_pieces"] += record["split"] == "train"
+    return dict(sorted(summary.items()))

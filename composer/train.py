@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -32,6 +33,8 @@ from composer.errors import ConfigError
 from composer.model import ModelConfig, MusicTransformer
 
 log = logging.getLogger(__name__)
+
+TOKENIZER_FILE = "tokenizer.json"  # written by 'composer tokenize' next to the shards
 
 
 @dataclass
@@ -275,6 +278,9 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
 
     spec = BatchSpec(config.batch_size, config.model.block_size, config.seed, config.style_dropout)
     run_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer_file = tokens_dir / TOKENIZER_FILE
+    if dist_info.is_main and tokenizer_file.is_file():  # the bundle will carry it
+        shutil.copy2(tokenizer_file, run_dir / TOKENIZER_FILE)
     metrics_path = run_dir / "metrics.jsonl"
     if dist_info.is_main and not resume and metrics_path.exists():
         metrics_path.unlink()
@@ -332,9 +338,13 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
             info.update(last_eval)
         if on_step is not None and dist_info.is_main:
             on_step(info)
-    return {"steps": last_step, "final_loss": loss_value, "best_val_loss": best_val,
-            "last_eval": last_eval, "seconds": time.monotonic() - started,
-            "parameters": model.num_parameters(), "world_size": dist_info.world}
+    summary = {"steps": last_step, "final_loss": loss_value, "best_val_loss": best_val,
+               "last_eval": last_eval, "seconds": time.monotonic() - started,
+               "parameters": model.num_parameters(), "world_size": dist_info.world,
+               "device": str(device), "dtype": config.dtype}
+    if dist_info.is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
 
 
 def _global_mean(value: torch.Tensor, dist_info: Distributed) -> float:

@@ -15,6 +15,7 @@ import click
 
 from composer import __version__
 from composer.cli.corpus_cmds import corpus
+from composer.cli.export_cmd import export
 from composer.cli.train_cmd import train
 from composer.errors import ComposerError
 
@@ -55,6 +56,7 @@ def cli() -> None:
 
 cli.add_command(corpus)
 cli.add_command(train)
+cli.add_command(export)
 
 
 def main() -> None:

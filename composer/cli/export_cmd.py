@@ -1,0 +1,44 @@
+"""``composer export``: a training run → a model bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command(epilog="""\b
+Examples:
+  composer export runs/default -o models/default --corpus data/corpus
+  composer export runs/smoke -o /tmp/smoke-model --checkpoint last --force
+""")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Bundle folder to write, e.g. models/NAME.")
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(path_type=Path), default=None,
+              help="Tokenizer JSON (default: the one the run copied from its token folder).")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default=None,
+              help="Corpus the run was trained on: adds style descriptions and piece counts.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which checkpoint to export.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
+def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir: Path | None,
+           checkpoint: str, force: bool) -> None:
+    """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
+    from composer.bundle import export_bundle
+
+    styles = None
+    if corpus_dir is not None:
+        from composer.corpus import style_summary
+
+        styles = style_summary(corpus_dir)
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.is_file():
+            evals = [json.loads(x) for x in metrics.read_text().splitlines() if "val_loss" in x]
+            for style, loss in (evals[-1].get("val_loss_by_style", {}) if evals else {}).items():
+                styles.setdefault(style, {})["val_loss"] = loss
+    bundle = export_bundle(run_dir, out_dir, tokenizer_path, styles,
+                           checkpoint="" if checkpoint == "last" else "best", force=force)
+    click.echo(f"exported {bundle.name} ({bundle.config['parameters'] / 1e6:.2f}M parameters, "
+               f"{len(bundle.styles)} styles) → {out_dir}")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_train import tiny_config
+from tokens_fixture import write_token_shards
+
+from composer.bundle import BundleError, export_bundle, load_bundle
+from composer.checkpoint import load_checkpoint
+from composer.errors import OutputError
+from composer.model import MusicTransformer
+from composer.train import train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bundle")
+    tokens = write_token_shards(root / "tok")
+    (tokens / "tokenizer.json").write_text(json.dumps({"stand-in": "tokenizer"}))
+    train(tokens, root / "run", tiny_config(max_steps=10, eval_every=5))
+    return root / "run"
+
+
+def test_export_then_load_gives_identical_logits(trained_run: Path, tmp_path: Path) -> None:
+    bundle = export_bundle(trained_run, tmp_path / "models" / "tiny")
+    assert {p.name for p in bundle.path.iterdir()} == {
+        "model.safetensors", "config.json", "tokenizer.json", "MODEL_CARD.md"}
+    assert set(bundle.styles) == {"bach", "irish"}
+    model = bundle.load_model()
+    reference = MusicTransformer(model.config)
+    load_checkpoint(trained_run / "checkpoints" / "best", reference)
+    ids = torch.randint(0, model.config.vocab_size, (2, 30))
+    with torch.no_grad():
+        assert torch.equal(model(ids)[0], reference.eval()(ids)[0])
+    card = (bundle.path / "MODEL_CARD.md").read_text()
+    assert "2 layers" in card and "bach" in card
+
+
+def test_tampered_or_pickled_bundle_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    bundle = export_bundle(trained_run, tmp_path / "b")
+    weights = bundle.path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256 does not match"):
+        load_bundle(bundle.path)
+    other = export_bundle(trained_run, tmp_path / "c")
+    torch.save({"x": torch.zeros(1)}, other.path / "extra.pt")
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(other.path)
+
+
+def test_export_refuses_to_overwrite_and_reports_missing(trained_run: Path, tmp_path: Path) -> None:
+    target = tmp_path / "d"
+    export_bundle(trained_run, target)
+    with pytest.raises(OutputError, match="--force"):
+        export_bundle(trained_run, target)
+    export_bundle(trained_run, target, force=True)
+    with pytest.raises(BundleError, match="no model bundle"):
+        load_bundle(tmp_path / "nothing")
+    with pytest.raises(BundleError, match="no checkpoint"):
+        export_bundle(tmp_path, tmp_path / "e")
