@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from composer.sampling import SamplingSettings, guided_logits, sample_next
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_same_seed_same_tokens() -> None:
+    logits = torch.randn(4, 50, generator=_gen(1))
+    settings = SamplingSettings(temperature=1.0, top_k=10, top_p=0.9)
+    assert torch.equal(sample_next(logits, settings, _gen(7)), sample_next(logits, settings, _gen(7)))
+
+
+def test_greedy_and_mask() -> None:
+    logits = torch.tensor([[0.0, 5.0, 1.0], [3.0, 2.0, 1.0]])
+    greedy = SamplingSettings(temperature=0)
+    assert sample_next(logits, greedy, _gen()).tolist() == [1, 0]
+    allowed = torch.tensor([[True, False, True], [False, True, True]])
+    assert sample_next(logits, greedy, _gen(), allowed).tolist() == [2, 1]
+    for seed in range(20):
+        picks = sample_next(logits, SamplingSettings(), _gen(seed), allowed)
+        assert allowed[torch.arange(2), picks].all()
+
+
+def test_top_k_and_top_p_restrict_choices() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    seen_k = {int(sample_next(logits, SamplingSettings(top_k=2), _gen(s))) for s in range(200)}
+    assert seen_k == {0, 1}
+    seen_p = {int(sample_next(logits, SamplingSettings(top_p=0.75), _gen(s))) for s in range(200)}
+    assert seen_p == {0, 1}  # 0.5 < 0.75 needs the second token; 0.8 ≥ 0.75 stops there
+
+
+def test_guidance() -> None:
+    cond, uncond = torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+    assert torch.equal(guided_logits(cond, uncond, 1.0), cond)
+    assert guided_logits(cond, uncond, 3.0).tolist() == [[4.0, 0.0]]
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(ValueError):
+        SamplingSettings(top_p=0)
+    with pytest.raises(ValueError):
+        SamplingSettings(temperature=-1)
