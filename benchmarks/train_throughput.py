@@ -22,24 +22,31 @@ from composer.model import ModelConfig, MusicTransformer
 def build_hf(config: ModelConfig) -> torch.nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    hf_config = GPT2Config(vocab_size=config.vocab_size, n_positions=config.block_size,
-                           n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
-                           resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    hf_config = GPT2Config(
+        vocab_size=config.vocab_size,
+        n_positions=config.block_size,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     hf_config._attn_implementation = "sdpa"
     return GPT2LMHeadModel(hf_config)
 
 
-def step_fn(model: torch.nn.Module, is_hf: bool, dtype: str):  # noqa: ANN201
+def step_fn(model: torch.nn.Module, is_hf: bool, dtype: str):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16"
-                else torch.autocast("cpu", enabled=False))
+    autocast = (
+        torch.autocast("cpu", dtype=torch.bfloat16)
+        if dtype == "bf16"
+        else torch.autocast("cpu", enabled=False)
+    )
 
     def step(ids: torch.Tensor) -> None:
         with autocast:
-            if is_hf:
-                loss = model(input_ids=ids, labels=ids).loss
-            else:
-                loss = model(ids[:, :-1], ids[:, 1:])[1]
+            loss = model(input_ids=ids, labels=ids).loss if is_hf else model(ids[:, :-1], ids[:, 1:])[1]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -74,20 +81,26 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=args.vocab, block_size=args.seq, n_layer=args.layers,
-                         n_head=args.heads, n_embd=args.width)
+    config = ModelConfig(
+        vocab_size=args.vocab, block_size=args.seq, n_layer=args.layers, n_head=args.heads, n_embd=args.width
+    )
     ids = torch.randint(0, args.vocab, (args.batch, args.seq))
     ours, hf = MusicTransformer(config), build_hf(config)
-    print(f"shape: {args.layers} layers, width {args.width}, {args.heads} heads, vocab {args.vocab}, "
-          f"batch {args.batch} x {args.seq}; ours {ours.num_parameters() / 1e6:.2f}M params, "
-          f"HF {sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M")
+    print(
+        f"shape: {args.layers} layers, width {args.width}, {args.heads} heads, vocab {args.vocab}, "
+        f"batch {args.batch} x {args.seq}; ours {ours.num_parameters() / 1e6:.2f}M params, "
+        f"HF {sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M"
+    )
     result = {}
     for dtype in ("fp32", "bf16"):
-        rates = measure({"ours": step_fn(ours, False, dtype), "hf": step_fn(hf, True, dtype)},
-                        ids, args.steps)
+        rates = measure(
+            {"ours": step_fn(ours, False, dtype), "hf": step_fn(hf, True, dtype)}, ids, args.steps
+        )
         ratio = rates["ours"] / rates["hf"]
-        print(f"{dtype}: composer {rates['ours']:.0f} tok/s, HF GPT2LMHeadModel {rates['hf']:.0f} tok/s,"
-              f" ratio {ratio:.2f}x")
+        print(
+            f"{dtype}: composer {rates['ours']:.0f} tok/s, HF GPT2LMHeadModel {rates['hf']:.0f} tok/s,"
+            f" ratio {ratio:.2f}x"
+        )
         result[f"train_vs_hf_{dtype}"] = round(ratio, 3)
         result[f"tokens_per_s_{dtype}"] = round(rates["ours"], 1)
     result["bf16_vs_fp32"] = round(result["tokens_per_s_bf16"] / result["tokens_per_s_fp32"], 3)

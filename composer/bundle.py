@@ -59,8 +59,7 @@ class Bundle:
 
         model = MusicTransformer(ModelConfig.from_dict(self.config["model"]))
         try:
-            missing, unexpected = load_model(model, str(self.path / WEIGHTS), strict=False,
-                                             device=device)
+            missing, unexpected = load_model(model, str(self.path / WEIGHTS), strict=False, device=device)
         except Exception as exc:
             raise BundleError(f"{self.path / WEIGHTS}: cannot be loaded ({exc})") from None
         if [m for m in missing if m != "head.weight"] or unexpected:
@@ -115,23 +114,24 @@ def _model_card(config: dict[str, Any]) -> str:
     training = config.get("training", {})
     styles = config.get("styles", {})
     style_rows = "\n".join(
-        f"| `{name}` | {info.get('pieces', '?')} | {info.get('val_loss', '?')} | {info.get('description', '')} |"
+        f"| `{name}` | {info.get('pieces', '?')} | {info.get('val_loss', '?')} "
+        f"| {info.get('description', '')} |"
         for name, info in styles.items()
     )
-    return f"""# {config['name']}
+    return f"""# {config["name"]}
 
 A decoder-only transformer that writes symbolic music (REMI + BPE tokens) in one of
 {len(styles)} styles. Made with `composer export`.
 
 ## Architecture
-- {model['n_layer']} layers, {model['n_head']} heads, width {model['n_embd']}, context
-  {model['block_size']} tokens, vocabulary {model['vocab_size']}; rotary positions, tied embeddings.
-- {config.get('parameters', 0) / 1e6:.2f} M parameters.
+- {model["n_layer"]} layers, {model["n_head"]} heads, width {model["n_embd"]}, context
+  {model["block_size"]} tokens, vocabulary {model["vocab_size"]}; rotary positions, tied embeddings.
+- {config.get("parameters", 0) / 1e6:.2f} M parameters.
 
 ## Training
-- Steps: {training.get('steps', '?')}; final training loss {training.get('final_loss', '?')};
-  best validation loss {training.get('best_val_loss', '?')} (nats per token).
-- Checkpoint: `{training.get('checkpoint', '?')}`.
+- Steps: {training.get("steps", "?")}; final training loss {training.get("final_loss", "?")};
+  best validation loss {training.get("best_val_loss", "?")} (nats per token).
+- Checkpoint: `{training.get("checkpoint", "?")}`.
 
 ## Styles
 | style | training pieces | val loss | description |
@@ -145,9 +145,14 @@ model, its hash, the style, the seed and the settings.
 """
 
 
-def export_bundle(run_dir: Path, out_dir: Path, tokenizer_path: Path | None = None,
-                  styles: dict[str, dict[str, Any]] | None = None, checkpoint: str = "best",
-                  force: bool = False) -> Bundle:
+def export_bundle(
+    run_dir: Path,
+    out_dir: Path,
+    tokenizer_path: Path | None = None,
+    styles: dict[str, dict[str, Any]] | None = None,
+    checkpoint: str = "best",
+    force: bool = False,
+) -> Bundle:
     """Write a bundle from a run's ``best`` (or newest) checkpoint."""
     ckpt_dir = run_dir / "checkpoints"
     source = ckpt_dir / checkpoint if checkpoint else None
@@ -157,8 +162,11 @@ def export_bundle(run_dir: Path, out_dir: Path, tokenizer_path: Path | None = No
         raise BundleError(f"{run_dir}: no checkpoint to export; train first")
     verify_checkpoint(source)
     saved = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    state_summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")) \
-        if (run_dir / "summary.json").is_file() else {}
+    state_summary = (
+        json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        if (run_dir / "summary.json").is_file()
+        else {}
+    )
     tokenizer_path = tokenizer_path or run_dir / TOKENIZER
     if not tokenizer_path.is_file():
         raise BundleError(f"{tokenizer_path}: tokenizer file not found; pass --tokenizer")
@@ -178,8 +186,11 @@ def export_bundle(run_dir: Path, out_dir: Path, tokenizer_path: Path | None = No
         "style_ids": meta.get("style_ids", {}),
         "tokenizer": {"file": TOKENIZER, "sha256": sha256_file(tokenizer_path)},
         "parameters": parameters,
-        "training": {"checkpoint": source.name, **state_summary,
-                     "settings": {k: v for k, v in saved["train"].items() if k != "model"}},
+        "training": {
+            "checkpoint": source.name,
+            **state_summary,
+            "settings": {k: v for k, v in saved["train"].items() if k != "model"},
+        },
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))

@@ -40,7 +40,7 @@ class CorpusConfig:
     styles: list[str] | None = None  # keep only these styles
     max_pieces_per_style: int | None = None  # cap on inputs per style, for quick runs
     workers: int = 0  # processes; 0 means one per core
-    piece_seconds: float = 120.0  # time limit per input
+    piece_seconds: float = 300.0  # time limit per input (a whole quartet in one file takes ~60 s)
     segment_bars: int = 32  # long pieces become excerpts of this many bars
     max_whole_bars: int = 48  # pieces up to this many bars stay whole
     use_cache: bool = True  # reuse conversions of unchanged inputs

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import music21
     import symusic
 
-CONVERTER_VERSION = 1  # bump when conversion output changes, to invalidate caches
+CONVERTER_VERSION = 2  # bump when conversion output changes, to invalidate caches
 SPLIT_BUCKETS = 1000
 
 
@@ -41,7 +42,7 @@ class ConvertOptions:
     out_dir: Path  # corpus directory; MIDI goes to out_dir/midi/<style>/<id>.mid
     segment_bars: int = 32  # long pieces are cut into excerpts of this many bars
     max_whole_bars: int = 48  # pieces up to this long stay whole
-    piece_seconds: float = 120.0  # wall-clock limit per input
+    piece_seconds: float = 300.0  # wall-clock limit per input
     limits: ReadLimits = field(default_factory=ReadLimits)
 
     def cache_salt(self) -> str:
@@ -140,7 +141,8 @@ def convert_input(item: PieceInput, options: ConvertOptions) -> dict[str, Any]:
         )
 
     try:
-        with time_limit(options.piece_seconds, _timeout):
+        with time_limit(options.piece_seconds, _timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # music21's notation warnings; failures are reported
             return {"records": _convert(item, options)}
     except ComposerError as exc:
         return {"skipped": str(exc)}
@@ -152,8 +154,6 @@ def convert_input(item: PieceInput, options: ConvertOptions) -> dict[str, Any]:
 
 def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
     score, expanded = load_input(item, options)
-    fingerprint = notes_fingerprint(score)
-    split = split_for(fingerprint)
     bars = downbeats(score).tolist()
     end = score.end()
     bounds = segment_bounds(bars, end, options)
@@ -166,6 +166,8 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
         n_notes = part.note_num()
         if n_notes == 0:
             continue  # an excerpt of rests only
+        # each excerpt is a piece: its own notes decide its split, so copies share one
+        fingerprint = notes_fingerprint(part)
         pid = base_id if len(bounds) == 1 else f"{base_id}-s{number:02d}"
         rel_midi = f"midi/{item.style}/{pid}.mid"
         data = part.dumps_midi()
@@ -180,7 +182,7 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
         records.append({
             "id": pid,
             "style": item.style,
-            "split": split,
+            "split": split_for(fingerprint),
             "source": source,
             "midi": rel_midi,
             "n_notes": n_notes,

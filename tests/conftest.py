@@ -6,6 +6,10 @@ import struct
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tests use tiny models: one thread is as fast, and immune to other processes' load.
+torch.set_num_threads(1)
 
 END_OF_TRACK = b"\x00\xff\x2f\x00"
 

@@ -16,6 +16,8 @@ import click
 from composer import __version__
 from composer.cli.corpus_cmds import corpus
 from composer.cli.export_cmd import export
+from composer.cli.generate_cmds import continue_, generate
+from composer.cli.tokenizer_cmds import tokenize, tokenizer
 from composer.cli.train_cmd import train
 from composer.errors import ComposerError
 
@@ -25,6 +27,12 @@ Examples:
   composer corpus build music21 --styles bach,irish --max-pieces-per-style 20 -o /tmp/small
   composer corpus build my_midi/ --labels labels.csv -o data/mine
   composer corpus stats data/corpus
+  composer tokenizer train data/corpus -o data/tokenizer
+  composer tokenize data/corpus --tokenizer data/tokenizer -o data/tokens
+  composer train data/tokens -o runs/default --config configs/default.toml
+  composer export runs/default -o models/mine --corpus data/corpus
+  composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
+  composer continue tune.mid --style irish --bars 8 -o more.mid
 """
 
 
@@ -54,7 +62,11 @@ def cli() -> None:
     """Write music in a composer's style, continue your melody, print the score."""
 
 
+cli.add_command(generate)
+cli.add_command(continue_)
 cli.add_command(corpus)
+cli.add_command(tokenizer)
+cli.add_command(tokenize)
 cli.add_command(train)
 cli.add_command(export)
 

@@ -33,7 +33,7 @@ Examples:
               help="Convert at most N inputs per style (quick runs and tests).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes; 0 uses every core.")
-@click.option("--piece-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+@click.option("--piece-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds allowed to convert one input before it is skipped.")
 @click.option("--segment-bars", type=click.IntRange(min=4), default=32, show_default=True,
               help="Pieces longer than 1.5x this are cut into excerpts of this many bars.")
@@ -69,7 +69,7 @@ def build(sources: tuple[str, ...], out_dir: Path, labels: str, styles: str | No
         close()
     report = result.report
     for entry in report["skipped"]:
-        click.echo(f"skipped {entry['source']}: {entry['reason']}", err=True)
+        click.echo(f"skipped {entry['reason']}", err=True)
     click.echo(
         f"{report['pieces']} pieces in {len(report['styles'])} styles from {report['inputs']} "
         f"inputs ({report['reused_from_cache']} unchanged, {report['skipped_inputs']} skipped) "

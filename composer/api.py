@@ -1,0 +1,235 @@
+"""The Python API: ``Composer.load()``, ``generate`` and ``continue_``.
+
+    from composer import Composer
+    c = Composer.load()                       # the shipped default model
+    piece = c.generate(style="bach", bars=16, seed=1)
+    piece.save_midi("chorale.mid"); piece.save_score("chorale.pdf")
+    more = c.continue_("tune.mid", style="irish", bars=8)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from composer.errors import ComposerError, ConfigError, InputFileError, OutputError
+
+if TYPE_CHECKING:
+    import symusic
+
+    from composer.bundle import Bundle
+    from composer.tokenizer import Tokenizer
+
+MODEL_ENV = "COMPOSER_MODEL"
+MAX_BARS = 512
+
+LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
+MINOR_STEPS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th
+
+
+class ModelNotFoundError(ComposerError):
+    """No model bundle where one was expected."""
+
+
+def default_model_path() -> Path:
+    """``$COMPOSER_MODEL``, else the bundle shipped inside the package."""
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("composer.models") / "default"))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def key_pitch_classes(key: str) -> tuple[int, ...]:
+    """Pitch classes allowed by ``--key``: ``"D"`` (major), ``"F#m"``, ``"Bb minor"``."""
+    text = key.strip().replace("♯", "#").replace("♭", "b")
+    match = re.fullmatch(r"([A-Ga-g])([#b]?)\s*(m|min|minor|maj|major)?", text)
+    if match is None:
+        raise ConfigError(f"unknown key '{key}'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
+    letter, accidental, mode = match.groups()
+    tonic = (LETTERS[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
+    steps = MINOR_STEPS if mode in ("m", "min", "minor") else MAJOR_STEPS
+    return tuple(sorted((tonic + step) % 12 for step in steps))
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    style: str  # a style of the model, or "any"
+    bars: int = 16  # bars to write (for continue: bars after the prompt)
+    seed: int = 0  # same seed, same settings, same model: same music
+    temperature: float = 1.0  # 0 is greedy
+    top_k: int = 0  # 0 keeps every token
+    top_p: float = 0.95  # nucleus sampling
+    style_strength: float = 1.0  # classifier-free guidance; 1 turns it off
+    key: str | None = None  # e.g. "D" or "F#m": pitches outside the key are masked
+    instruments: tuple[int, ...] | None = None  # GM programs the parts may use
+    time_signature: str | None = None  # e.g. "3/4"
+    tempo: float | None = None  # quarter notes per minute
+    pitch_range: tuple[int, int] | None = None  # lowest and highest MIDI pitch
+    max_entries_per_bar: int = 256  # a bar longer than this (a model stuck in a loop) is closed
+
+
+@dataclass
+class Piece:
+    """A generated piece: its tokens, its notes and where it came from."""
+
+    score: symusic.Score
+    ids: list[int]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def midi_bytes(self) -> bytes:
+        from composer.provenance import add_provenance
+
+        return add_provenance(self.score.dumps_midi(), self.provenance)
+
+    def save_midi(self, path: str | Path, force: bool = False) -> Path:
+        from composer.outputs import write_bytes_atomic
+
+        return write_bytes_atomic(Path(path), self.midi_bytes(), force=force)
+
+    def save_score(self, path: str | Path, force: bool = False, title: str | None = None) -> list[Path]:
+        """Sheet music: .musicxml/.mxl/.pdf/.svg/.png (see ``composer score``)."""
+        from composer.score import write_score
+
+        style = self.provenance.get("style", "")
+        subtitle = f"{style} style, seed {self.provenance.get('seed')}" if style else None
+        written = write_score(self.score, Path(path), title=title or _title(style),
+                              subtitle=subtitle, force=force)
+        return written if isinstance(written, list) else [written]
+
+
+def _title(style: str) -> str:
+    return f"{style.replace('_', ' ').title()} piece" if style else "Untitled"
+
+
+class Composer:
+    """A loaded model bundle, ready to write music."""
+
+    def __init__(self, bundle: Bundle, device: str = "cpu") -> None:
+        from composer.tokenizer import load_tokenizer
+
+        self.bundle = bundle
+        self.tokenizer: Tokenizer = load_tokenizer(bundle.tokenizer_path)
+        self.model = bundle.load_model(device)
+        self.device = device
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, device: str = "cpu") -> Composer:
+        from composer.bundle import load_bundle
+
+        path = Path(model) if model is not None else default_model_path()
+        if not path.exists():
+            raise ModelNotFoundError(
+                f"{path}: no model bundle; train and export one ('composer export RUN -o DIR') "
+                f"and pass --model DIR or set {MODEL_ENV}")
+        return cls(load_bundle(path), device)
+
+    @property
+    def styles(self) -> list[str]:
+        return sorted(self.tokenizer.styles)
+
+    def _check(self, settings: GenerationSettings, bars_total: int) -> None:
+        if settings.style != "any" and settings.style not in self.tokenizer.styles:
+            raise ConfigError(f"unknown style '{settings.style}'; this model knows "
+                              f"{', '.join(self.styles)}")
+        if not 1 <= settings.bars <= MAX_BARS or bars_total > MAX_BARS:
+            raise ConfigError(f"--bars {settings.bars}: choose 1 to {MAX_BARS} bars")
+
+    def _control(self, settings: GenerationSettings, meter: str | None) -> Any:
+        grammar = self.tokenizer.grammar
+        classes = key_pitch_classes(settings.key) if settings.key else None
+        meters = {meter} if meter else ({settings.time_signature} if settings.time_signature else None)
+        if meters and not any(t == f"TimeSig_{m}" for m in meters for t in grammar.base_vocab):
+            raise ConfigError(f"time signature {', '.join(meters)} is not in this model's vocabulary")
+        if not any((classes, meters, settings.instruments, settings.pitch_range, settings.tempo)):
+            return None
+        mask = grammar.control_mask(pitch_range=settings.pitch_range, pitch_classes=classes,
+                                    programs=settings.instruments, meters=meters)
+        if settings.tempo:
+            mask &= self._tempo_mask(settings.tempo)
+        return mask
+
+    def _tempo_mask(self, qpm: float) -> Any:
+        import numpy as np
+
+        vocab = self.tokenizer.grammar.base_vocab
+        tempos = {i: float(t.split("_")[1]) for i, t in enumerate(vocab) if t.startswith("Tempo_")}
+        if not tempos:
+            return self.tokenizer.grammar.entries_all(np.ones(len(vocab), dtype=bool))
+        nearest = min(tempos.values(), key=lambda v: abs(np.log(v / qpm)))
+        ok = np.ones(len(vocab), dtype=bool)
+        for i, value in tempos.items():
+            ok[i] = value == nearest
+        return self.tokenizer.grammar.entries_all(ok)
+
+    def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
+                num: int, meter: str | None) -> list[list[int]]:
+        import torch
+
+        from composer.generate import DecodeSpec, decode
+        from composer.sampling import SamplingSettings
+
+        try:
+            sampling = SamplingSettings(settings.temperature, settings.top_k, settings.top_p)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        spec = DecodeSpec(bars=bars_total, sampling=sampling, style_strength=settings.style_strength,
+                          max_entries_per_bar=settings.max_entries_per_bar)
+        generator = torch.Generator().manual_seed(settings.seed)
+        return decode(self.model, self.tokenizer.grammar, [prompt] * num, spec, generator,
+                      control=self._control(settings, meter),
+                      unconditional_style=self.tokenizer.style_ids["any"])
+
+    def _provenance(self, settings: GenerationSettings, **extra: Any) -> dict[str, Any]:
+        return {"model": self.bundle.name, "model_sha256": self.bundle.weights_sha256[:16],
+                **{k: v for k, v in asdict(settings).items() if v is not None}, **extra}
+
+    def generate(self, style: str, bars: int = 16, seed: int = 0, num: int = 1,
+                 **options: Any) -> Piece | list[Piece]:
+        """Write ``bars`` new bars in ``style``; a list when ``num > 1``."""
+        from composer.fit import fit_to_bars
+
+        settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
+        self._check(settings, bars)
+        prompt = [self.tokenizer.style_id(style)]
+        pieces = []
+        for ids in self._decode(prompt, bars, settings, num, None):
+            score = fit_to_bars(self.tokenizer.decode_ids(ids), bars, settings.tempo)
+            pieces.append(Piece(score, ids, self._provenance(settings, command="generate")))
+        return pieces[0] if num == 1 else pieces
+
+    def continue_(self, prompt: str | Path | symusic.Score, style: str, bars: int = 8,
+                  seed: int = 0, num: int = 1, prompt_bars: int | None = None,
+                  keep_prompt: bool = True, **options: Any) -> Piece | list[Piece]:
+        """Continue a melody (a file, note text or a score) by ``bars`` bars in ``style``."""
+        from composer.continuation import join_continuation, prepare_prompt
+
+        settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
+        if settings.style != "any" and settings.style not in self.tokenizer.styles:
+            self._check(settings, bars)
+        prepared = prepare_prompt(prompt, prompt_bars)
+        ids = self.tokenizer.encode_score(prepared.score, style, eos=False)
+        try:
+            self.tokenizer.grammar.walk(ids)
+        except ValueError as exc:
+            raise InputFileError(f"{prepared.name}: the prompt cannot be continued ({exc})") from None
+        prompt_bars_tokens = self.tokenizer.grammar.bars_done(ids)
+        total = prompt_bars_tokens + bars
+        self._check(settings, total)
+        pieces = []
+        for out in self._decode(ids, total, settings, num, prepared.meter):
+            generated = self.tokenizer.decode_ids(out)
+            score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt)
+            pieces.append(Piece(score, out, self._provenance(
+                settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens)))
+        return pieces[0] if num == 1 else pieces
+
+
+__all__ = ["Composer", "GenerationSettings", "ModelNotFoundError", "OutputError", "Piece"]

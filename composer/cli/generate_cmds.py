@@ -1,0 +1,218 @@
+"""``composer generate`` and ``composer continue``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _sampling_options(function: Any) -> Any:
+    options = [
+        click.option(
+            "--model",
+            "model",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Model bundle folder (default: $COMPOSER_MODEL or the shipped model).",
+        ),
+        click.option("--bars", type=int, default=None, help="Bars to write."),
+        click.option(
+            "--tempo", type=click.FloatRange(20, 400), default=None, help="Tempo in quarter notes per minute."
+        ),
+        click.option("--time-signature", default=None, help="Meter, e.g. 3/4 or 6/8."),
+        click.option("--key", default=None, help="Key: pitches outside it are not used, e.g. D, F#m."),
+        click.option(
+            "--instrument",
+            "instruments",
+            multiple=True,
+            help="GM instrument the parts may use (repeatable), e.g. violin, choir, 40.",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Randomness; 0 always takes the most likely token.",
+        ),
+        click.option(
+            "--top-k",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Sample among the k most likely tokens; 0 = all.",
+        ),
+        click.option(
+            "--top-p",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=0.95,
+            show_default=True,
+            help="Nucleus sampling threshold.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Same seed and settings give the same music.",
+        ),
+        click.option(
+            "--num",
+            type=click.IntRange(1, 64),
+            default=1,
+            show_default=True,
+            help="Pieces to write: OUT-1.mid … OUT-N.mid.",
+        ),
+        click.option(
+            "--style-strength",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Classifier-free guidance; 1 = off, 2-3 = stronger style.",
+        ),
+        click.option(
+            "-o", "--out", "out", type=click.Path(path_type=Path), required=True, help="MIDI file to write."
+        ),
+        click.option(
+            "--score",
+            "score_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Also write sheet music: .pdf, .svg, .png, .musicxml or .mxl.",
+        ),
+        click.option("--force", is_flag=True, help="Overwrite existing files."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    from composer.instruments import program_for
+
+    return {
+        "temperature": kwargs["temperature"],
+        "top_k": kwargs["top_k"],
+        "top_p": kwargs["top_p"],
+        "style_strength": kwargs["style_strength"],
+        "key": kwargs["key"],
+        "instruments": tuple(program_for(i) for i in kwargs["instruments"]) or None,
+        "time_signature": kwargs["time_signature"],
+        "tempo": kwargs["tempo"],
+    }
+
+
+def _check_outputs(
+    out: Path, score_path: Path | None, num: int, force: bool
+) -> list[tuple[Path, Path | None]]:
+    from composer.outputs import check_output, numbered_paths
+
+    midis = numbered_paths(out, num)
+    scores: list[Path | None] = list(numbered_paths(score_path, num)) if score_path else [None] * num
+    for path in [*midis, *[s for s in scores if s is not None]]:
+        check_output(path, force)
+    return list(zip(midis, scores, strict=True))
+
+
+def _save(pieces: Any, targets: list[tuple[Path, Path | None]], force: bool) -> None:
+    pieces = pieces if isinstance(pieces, list) else [pieces]
+    for piece, (midi, score) in zip(pieces, targets, strict=True):
+        piece.save_midi(midi, force=force)
+        line = f"wrote {midi}"
+        if score is not None:
+            written = piece.save_score(score, force=force)
+            line += " and " + ", ".join(str(p) for p in written)
+        click.echo(line)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
+  composer generate --style irish --bars 16 --key D --tempo 110 -o reel.mid
+  composer generate --style palestrina --num 4 --seed 7 -o mass.mid      # mass-1.mid … mass-4.mid
+  composer generate --style mozart --style-strength 2.5 --temperature 0.9 -o quartet.mid
+"""
+)
+@click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@_sampling_options
+def generate(
+    style: str,
+    model: Path | None,
+    bars: int | None,
+    out: Path,
+    score_path: Path | None,
+    num: int,
+    seed: int,
+    force: bool,
+    **kwargs: Any,
+) -> None:
+    """Write a new piece in a composer's style."""
+    from composer.api import Composer
+
+    targets = _check_outputs(out, score_path, num, force)
+    composer = Composer.load(model)
+    pieces = composer.generate(
+        style=style, bars=16 if bars is None else bars, seed=seed, num=num, **_options(kwargs)
+    )
+    _save(pieces, targets, force)
+
+
+@click.command(
+    name="continue",
+    epilog="""\b
+Examples:
+  composer continue tune.mid --style irish --bars 8 -o more.mid
+  composer continue "tinynotation: 3/4 e4 d c d e e e2" --style german_folk --bars 8 -o song.mid
+  composer continue melody.musicxml --style bach --prompt-bars 4 --no-keep-prompt -o new.mid
+""",
+)
+@click.argument("prompt")
+@click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@click.option(
+    "--prompt-bars",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only the last K bars of the prompt as context.",
+)
+@click.option(
+    "--keep-prompt/--no-keep-prompt",
+    default=True,
+    show_default=True,
+    help="Write the prompt and the new bars, or only the new bars.",
+)
+@_sampling_options
+def continue_(
+    prompt: str,
+    style: str,
+    prompt_bars: int | None,
+    keep_prompt: bool,
+    model: Path | None,
+    bars: int | None,
+    out: Path,
+    score_path: Path | None,
+    num: int,
+    seed: int,
+    force: bool,
+    **kwargs: Any,
+) -> None:
+    """Continue PROMPT (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …' text)."""
+    from composer.api import Composer
+    from composer.midi_io import is_note_text, read_score
+
+    targets = _check_outputs(out, score_path, num, force)
+    if not is_note_text(prompt):
+        read_score(Path(prompt))  # a bad prompt fails before the model loads
+    composer = Composer.load(model)
+    pieces = composer.continue_(
+        prompt,
+        style=style,
+        bars=8 if bars is None else bars,
+        seed=seed,
+        num=num,
+        prompt_bars=prompt_bars,
+        keep_prompt=keep_prompt,
+        **_options(kwargs),
+    )
+    _save(pieces, targets, force)

@@ -1,0 +1,46 @@
+"""Fitting decoded notes to whole bars: exactly N bars, nothing sounding past the last."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import symusic
+
+
+def bar_lines(score: symusic.Score, count: int) -> list[int]:
+    """Ticks of the first ``count + 1`` bar lines (bar i spans [lines[i], lines[i+1]))."""
+    signatures = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
+    if not signatures or signatures[0][0] > 0:
+        signatures.insert(0, (0, 4, 4))
+    lines = [0]
+    index = 0
+    while len(lines) < count + 1:
+        tick = lines[-1]
+        while index + 1 < len(signatures) and signatures[index + 1][0] <= tick:
+            index += 1
+        _, numerator, denominator = signatures[index]
+        lines.append(tick + max(1, score.tpq * 4 * numerator // denominator))
+    return lines
+
+
+def fit_to_bars(score: symusic.Score, bars: int, tempo: float | None = None) -> symusic.Score:
+    """Drop notes after bar ``bars`` and shorten notes that sound past it; set ``tempo``."""
+    import symusic
+
+    end = bar_lines(score, bars)[-1]
+    for track in score.tracks:
+        notes = [n for n in track.notes if n.time < end]
+        for note in notes:
+            if note.time + note.duration > end:
+                note.duration = end - note.time
+        track.notes.clear()
+        track.notes.extend(notes)
+    for events in (score.tempos, score.time_signatures, score.key_signatures):
+        inside = [e for e in events if e.time < end]
+        events.clear()
+        events.extend(inside)
+    if tempo is not None:
+        score.tempos.clear()
+        score.tempos.append(symusic.Tempo(0, float(tempo)))
+    return score
