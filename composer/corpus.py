@@ -19,8 +19,9 @@ from typing import Any
 
 from composer.corpus_convert import ConvertOptions, convert_input
 from composer.corpus_sources import MUSIC21_SOURCE, PieceInput, list_inputs
-from composer.errors import CorpusError, OutputError
+from composer.errors import CorpusError
 from composer.midi_io import ReadLimits
+from composer.outputs import prepare_out_dir
 
 log = logging.getLogger(__name__)
 
@@ -112,23 +113,11 @@ def _run_conversions(
         yield from pool.imap_unordered(_convert_job, jobs, chunksize=4)
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write there ({exc.strerror or exc})") from None
-
-
 def build_corpus(config: CorpusConfig, progress: Progress | None = None) -> CorpusResult:
     """Convert every input of the configured sources and write the manifest and report."""
     started = time.monotonic()
     out_dir = config.out_dir
-    _prepare_out_dir(out_dir)
+    prepare_out_dir(out_dir)
     listing = list_inputs(config.sources, config.labels, config.styles)
     inputs = _limit_inputs(listing.inputs, config.max_pieces_per_style)
     if not inputs:

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from composer.corpus import read_manifest
-from composer.errors import ComposerError, ConfigError, CorpusError, OutputError
+from composer.errors import ComposerError, ConfigError, CorpusError
+from composer.outputs import prepare_out_dir
 from composer.tokenizer import Tokenizer, TokenizerSettings, load_tokenizer, new_remi, train_bpe
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings
     train = [r for r in records if r.get("split") == "train"]
     if not train:
         raise CorpusError(f"{corpus_dir}: no pieces in the train split")
-    _check_writable(out_dir)
+    prepare_out_dir(out_dir)
     remi = new_remi(settings, styles, meters)
     jobs = [str(corpus_dir / r["midi"]) for r in train]
     sequences: list[np.ndarray] = []
@@ -239,18 +240,6 @@ def _save_cache(path: Path, parts: list[tuple[int, np.ndarray]]) -> None:
         tmp.unlink(missing_ok=True)  # the cache is an optimisation; never fatal
 
 
-def _check_writable(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write there ({exc.strerror or exc})") from None
-
-
 class _ShardWriter:
     """Appends sequences to ``<split>.bin`` and rows to ``<split>.index.jsonl``, atomically."""
 
@@ -303,7 +292,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
     if unknown:
         raise ConfigError(f"styles {', '.join(unknown)} are not in the tokenizer "
                           f"({', '.join(tok.styles)}); train it on this corpus")
-    _check_writable(config.out_dir)
+    prepare_out_dir(config.out_dir)
     cache_dir = config.out_dir / CACHE_DIR
     transpositions = tuple(sorted(set(config.transpositions)))
     jobs, keys = [], []

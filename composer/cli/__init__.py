@@ -17,6 +17,7 @@ from composer import __version__
 from composer.cli.corpus_cmds import corpus
 from composer.cli.export_cmd import export
 from composer.cli.generate_cmds import continue_, generate
+from composer.cli.score_cmd import score
 from composer.cli.tokenizer_cmds import tokenize, tokenizer
 from composer.cli.train_cmd import train
 from composer.errors import ComposerError
@@ -33,6 +34,7 @@ Examples:
   composer export runs/default -o models/mine --corpus data/corpus
   composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
   composer continue tune.mid --style irish --bars 8 -o more.mid
+  composer score more.mid -o more.pdf                  # or .svg .png .musicxml .mxl
 """
 
 
@@ -64,6 +66,7 @@ def cli() -> None:
 
 cli.add_command(generate)
 cli.add_command(continue_)
+cli.add_command(score)
 cli.add_command(corpus)
 cli.add_command(tokenizer)
 cli.add_command(tokenize)
