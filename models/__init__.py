@@ -1,0 +1,1 @@
+"""Model bundles shipped with composer (``models/default``), installed as ``composer.models``."""
