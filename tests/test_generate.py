@@ -198,3 +198,10 @@ def test_cli_generate_and_continue(bundle: Path, tmp_path: Path) -> None:
         ],
     )
     assert cont.exit_code == 0, cont.output
+
+
+def test_styles_command_lists_the_bundle_styles(bundle: Path) -> None:
+    result = CliRunner().invoke(cli, ["styles", "--model", str(bundle)])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()] == sorted(
+        ["bach", "chinese_folk", "haydn", "irish"])

@@ -18,6 +18,7 @@ from composer.cli.corpus_cmds import corpus
 from composer.cli.export_cmd import export
 from composer.cli.generate_cmds import continue_, generate
 from composer.cli.score_cmd import score
+from composer.cli.styles_cmd import styles
 from composer.cli.tokenizer_cmds import tokenize, tokenizer
 from composer.cli.train_cmd import train
 from composer.errors import ComposerError
@@ -67,6 +68,7 @@ def cli() -> None:
 cli.add_command(generate)
 cli.add_command(continue_)
 cli.add_command(score)
+cli.add_command(styles)
 cli.add_command(corpus)
 cli.add_command(tokenizer)
 cli.add_command(tokenize)
