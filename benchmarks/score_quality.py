@@ -12,9 +12,9 @@ verovio, whose warnings are counted), then composer.score_quality's checks:
     key_signature   fraction of pieces whose key signature matches music21's key analysis (≥ 0.95)
     ledger_over_3   fraction of notes beyond three ledger lines (≤ 0.05)
 
-By default a file's own key signature is kept (corpus pieces carry the source edition's,
-which for modal music and for excerpts of modulating movements differs from what the
-analysis finds); ``--key-source analysis`` writes the analysed key everywhere.
+By default (as ``composer score``) the analysed key is written; ``--key-source auto`` keeps
+a file's own key signature (corpus pieces carry the source edition's, which for modal
+music and for excerpts of modulating movements differs from what the analysis finds).
 
 Generated pieces are added with ``--extra`` (files or folders of MIDI) once a model exists.
 The last line printed is JSON; ``key_signature_if_analysed`` is what ``key_signature``

@@ -109,7 +109,7 @@ def load_bundle(path: Path) -> Bundle:
     return Bundle(path, config)
 
 
-def _model_card(config: dict[str, Any]) -> str:
+def _model_card(config: dict[str, Any], notes: str = "") -> str:
     model = config["model"]
     training = config.get("training", {})
     styles = config.get("styles", {})
@@ -142,7 +142,7 @@ A decoder-only transformer that writes symbolic music (REMI + BPE tokens) in one
 For composition sketches, teaching and research. The model may echo phrases of its
 training corpus; every MIDI file it writes carries a provenance text event naming the
 model, its hash, the style, the seed and the settings.
-"""
+{notes}"""
 
 
 def export_bundle(
@@ -152,8 +152,14 @@ def export_bundle(
     styles: dict[str, dict[str, Any]] | None = None,
     checkpoint: str = "best",
     force: bool = False,
+    notes: str = "",
+    evaluation: dict[str, Any] | None = None,
 ) -> Bundle:
-    """Write a bundle from a run's ``best`` (or newest) checkpoint."""
+    """Write a bundle from a run's ``best`` (or newest) checkpoint.
+
+    ``notes`` (Markdown) is appended to the model card; ``evaluation`` (e.g. validation
+    loss per style measured on the exported weights) is stored in config.json.
+    """
     ckpt_dir = run_dir / "checkpoints"
     source = ckpt_dir / checkpoint if checkpoint else None
     if source is None or not source.is_dir():
@@ -191,13 +197,14 @@ def export_bundle(
             **state_summary,
             "settings": {k: v for k, v in saved["train"].items() if k != "model"},
         },
+        "evaluation": evaluation or {},
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     try:
         shutil.copy2(source / WEIGHTS, tmp / WEIGHTS)
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)
-        (tmp / CARD).write_text(_model_card(config), encoding="utf-8")
+        (tmp / CARD).write_text(_model_card(config, notes), encoding="utf-8")
         config["files"] = {name: sha256_file(tmp / name) for name in (WEIGHTS, TOKENIZER, CARD)}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():

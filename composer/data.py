@@ -132,14 +132,21 @@ def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, wor
 
 def eval_windows(data: TokenData, split: str, block_size: int, max_windows: int | None = None
                  ) -> Iterator[tuple[str, np.ndarray]]:
-    """(style, window of ≤ block_size + 1 ids) covering each sequence once, in order.
+    """(style, window of ≤ block_size + 1 ids) covering each sequence once.
 
-    Each window after the first of a sequence is prefixed by the sequence's style
-    token, as in training; the style position itself is never scored twice.
+    Sequences are visited style by style in turn (the first piece of every style, then
+    the second…), so a ``max_windows`` limit still samples every style. Each window after
+    the first of a sequence is prefixed by the sequence's style token, as in training;
+    the style position itself is never scored twice.
     """
     shard = data.splits[split]
+    seen: dict[str, int] = {}
+    rank = []
+    for row, style in enumerate(shard.styles):
+        rank.append((seen.get(style, 0), style, row))
+        seen[style] = seen.get(style, 0) + 1
     produced = 0
-    for row in range(len(shard)):
+    for _, _, row in sorted(rank):
         sequence = shard.tokens[shard.offsets[row]: shard.offsets[row] + shard.lengths[row]]
         style, body = sequence[:1], sequence[1:]
         for start in range(0, max(1, len(body)), block_size):

@@ -362,3 +362,19 @@ def _barrier(dist_info: Distributed) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def evaluate_checkpoint(run_dir: Path, tokens_dir: Path, checkpoint: str = "best",
+                        windows: int = 1000) -> dict[str, Any]:
+    """Validation loss (overall and per style, nats per token) of a run's checkpoint."""
+    ckpt_dir = run_dir / "checkpoints"
+    path = ckpt_dir / "best" if checkpoint == "best" else newest_valid_checkpoint(ckpt_dir)
+    if path is None or not path.is_dir():
+        raise ConfigError(f"{run_dir}: no {checkpoint} checkpoint to evaluate")
+    config = TrainConfig.from_dict(json.loads((path / "config.json").read_text())["train"])
+    config.eval_windows = windows
+    model = MusicTransformer(config.model)
+    load_checkpoint(path, model)
+    data = load_token_data(tokens_dir, splits=("val",))
+    result = evaluate_loss(model, data, config, torch.device("cpu"))
+    return {"checkpoint": path.name, "windows": windows, **result}

@@ -63,3 +63,21 @@ def test_export_refuses_to_overwrite_and_reports_missing(trained_run: Path, tmp_
         load_bundle(tmp_path / "nothing")
     with pytest.raises(BundleError, match="no checkpoint"):
         export_bundle(tmp_path, tmp_path / "e")
+
+
+def test_export_with_evaluation_and_notes(trained_run: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("\n## What it sounds like\nRandom-ish motifs.\n")
+    tokens = trained_run.parent / "tok"
+    result = CliRunner().invoke(cli, ["export", str(trained_run), "-o", str(tmp_path / "m"),
+                                      "--tokens", str(tokens), "--eval-windows", "10",
+                                      "--notes", str(notes)])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(tmp_path / "m")
+    assert set(bundle.config["evaluation"]["val_loss_by_style"]) == {"bach", "irish"}
+    assert "val_loss" in bundle.styles["bach"]
+    assert "What it sounds like" in (bundle.path / "MODEL_CARD.md").read_text()

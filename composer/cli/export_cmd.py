@@ -22,9 +22,16 @@ Examples:
               help="Corpus the run was trained on: adds style descriptions and piece counts.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="Which checkpoint to export.")
+@click.option("--tokens", "tokens_dir", type=click.Path(path_type=Path), default=None,
+              help="Token shards: measure the exported weights' validation loss per style.")
+@click.option("--eval-windows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Validation windows for --tokens (taken style by style in turn).")
+@click.option("--notes", "notes_path", type=click.Path(path_type=Path), default=None,
+              help="Markdown appended to MODEL_CARD.md (e.g. what the samples sound like).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
 def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir: Path | None,
-           checkpoint: str, force: bool) -> None:
+           checkpoint: str, tokens_dir: Path | None, eval_windows: int, notes_path: Path | None,
+           force: bool) -> None:
     """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
     from composer.bundle import export_bundle
 
@@ -38,7 +45,17 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
             evals = [json.loads(x) for x in metrics.read_text().splitlines() if "val_loss" in x]
             for style, loss in (evals[-1].get("val_loss_by_style", {}) if evals else {}).items():
                 styles.setdefault(style, {})["val_loss"] = loss
+    evaluation = None
+    if tokens_dir is not None:
+        from composer.train import evaluate_checkpoint
+
+        evaluation = evaluate_checkpoint(run_dir, tokens_dir, checkpoint, eval_windows)
+        styles = styles or {}
+        for style, loss in evaluation["val_loss_by_style"].items():
+            styles.setdefault(style, {})["val_loss"] = loss
+    notes = notes_path.read_text(encoding="utf-8") if notes_path else ""
     bundle = export_bundle(run_dir, out_dir, tokenizer_path, styles,
-                           checkpoint="" if checkpoint == "last" else "best", force=force)
+                           checkpoint="" if checkpoint == "last" else "best", force=force,
+                           notes=notes, evaluation=evaluation)
     click.echo(f"exported {bundle.name} ({bundle.config['parameters'] / 1e6:.2f}M parameters, "
                f"{len(bundle.styles)} styles) → {out_dir}")
