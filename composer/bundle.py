@@ -201,6 +201,9 @@ def export_bundle(
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes the folder private; a bundle is for sharing
     try:
         shutil.copy2(source / WEIGHTS, tmp / WEIGHTS)
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)

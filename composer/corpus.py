@@ -269,8 +269,14 @@ def corpus_stats(corpus_dir: Path) -> dict[str, dict[str, float]]:
     return dict(sorted(stats.items()))
 
 
-def style_summary(corpus_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per style: a one-line description and the number of training pieces."""
+def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, Any]]:
+    """Per style: a one-line description, piece counts and its usual GM programs.
+
+    ``programs`` are those found in at least 5 % of (up to ``sample``) pieces of the style;
+    generation uses them as the style's default instruments.
+    """
+    import symusic
+
     from composer.corpus_sources import MUSIC21_STYLES
 
     summary: dict[str, dict[str, Any]] = {}
@@ -281,4 +287,15 @@ def style_summary(corpus_dir: Path) -> dict[str, dict[str, Any]]:
             "pieces": 0, "train_pieces": 0})
         entry["pieces"] += 1
         entry["train_pieces"] += record["split"] == "train"
+        if entry["pieces"] <= sample:
+            try:
+                score = symusic.Score.from_file(str(corpus_dir / record["midi"]))
+            except (OSError, RuntimeError):
+                continue
+            for program in {t.program for t in score.tracks if t.note_num() and not t.is_drum}:
+                entry.setdefault("_programs", Counter())[program] += 1
+    for entry in summary.values():
+        counts = entry.pop("_programs", Counter())
+        seen = min(entry["pieces"], sample)
+        entry["programs"] = sorted(p for p, n in counts.items() if n >= 0.05 * seen)
     return dict(sorted(summary.items()))

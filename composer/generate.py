@@ -28,6 +28,7 @@ class DecodeSpec:
     style_strength: float = 1.0  # classifier-free guidance weight; 1 turns it off
     max_entries_per_bar: int = 256  # a bar that grows longer than this is closed
     context_keep: float = 0.75  # share of the context kept when the window slides
+    lock_meter: bool = True  # once a piece has a meter it keeps it (corpus pieces rarely change)
 
 
 def _row_mask(
@@ -66,6 +67,16 @@ def _row_mask(
         if bars < target and allowed.sum() > 1:
             allowed[grammar.eos_id] = False
     return allowed
+
+
+def _meter_control(grammar: TokenGrammar, meter: str | None, control: np.ndarray | None,
+                   cache: dict[str, np.ndarray]) -> np.ndarray | None:
+    """``control``, narrowed to ``meter`` (the row's meter so far, if it has one)."""
+    if meter is None:
+        return control
+    if meter not in cache:
+        cache[meter] = grammar.control_mask(meters={meter})
+    return cache[meter] if control is None else control & cache[meter]
 
 
 class _Context:
@@ -138,6 +149,8 @@ def decode(
     finished = [grammar.is_complete(s) for s in states]
     results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
     entries_in_bar = [0] * n
+    meter_masks: dict[str, np.ndarray] = {}
+    row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
     context = _Context(model, rows, spec.context_keep)
     logits = context.prefill()
     budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
@@ -159,7 +172,9 @@ def decode(
                     states[i],
                     bars[i],
                     spec.bars,
-                    control,
+                    _meter_control(grammar, row_meters[i], control, meter_masks)
+                    if spec.lock_meter
+                    else control,
                     force_bar=entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] < spec.bars,
                 )
                 for i in range(n)
@@ -187,6 +202,7 @@ def decode(
                 entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
                 results[i].append(entry)
             finished[i] = grammar.is_complete(states[i])
+            row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
             new_ids.append(entry)
         if all(finished):
             break

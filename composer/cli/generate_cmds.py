@@ -32,7 +32,7 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "--temperature",
             type=click.FloatRange(min=0),
-            default=1.0,
+            default=0.85,
             show_default=True,
             help="Randomness; 0 always takes the most likely token.",
         ),
@@ -46,7 +46,7 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "--top-p",
             type=click.FloatRange(0, 1, min_open=True),
-            default=0.95,
+            default=0.9,
             show_default=True,
             help="Nucleus sampling threshold.",
         ),

@@ -1,7 +1,7 @@
 """Tokenizer benchmark: compression, speed, grammar, round trip.
 
-    python benchmarks/tokenize.py data/corpus --workers 2
-    python benchmarks/tokenize.py data/corpus --tokenizer data/tokenizer   # reuse a trained one
+    python benchmarks/tokenizing.py data/corpus --workers 2
+    python benchmarks/tokenizing.py data/corpus --tokenizer data/tokenizer   # reuse a trained one
 
 Trains a tokenizer on the corpus's train split (unless --tokenizer is given), tokenizes
 the whole corpus from scratch (with the -6..+6 key augmentation of the train split),
