@@ -95,6 +95,22 @@ def _element(piece: Piece, names: tuple[str, ...], stem: str | None) -> music21.
     return element
 
 
+def _readable_rests(offset: Fraction, element: music21.base.Music21Object,
+                    bar_length: Fraction) -> list[tuple[Fraction, music21.base.Music21Object]]:
+    """A whole rest that fills only part of a longer bar (4/2, 3/2) as half rests.
+
+    Readers (music21 among them) take a ``<type>whole</type>`` rest for a whole-bar rest
+    whatever its duration, which would overfill the bar.
+    """
+    import music21
+
+    length = Fraction(element.quarterLength).limit_denominator(64)
+    if (not isinstance(element, music21.note.Rest) or element.fullMeasure is True
+            or element.duration.type != "whole" or length >= bar_length or length % 2):
+        return [(offset, element)]
+    return [(offset + 2 * i, music21.note.Rest(type="half")) for i in range(int(length // 2))]
+
+
 def _clef(name: str) -> music21.clef.Clef:
     import music21
 
@@ -236,16 +252,18 @@ def _fill_staff(stream: music21.stream.Stream, plan: NotationPlan, part: PartPla
         made: list[tuple[Fraction, music21.base.Music21Object]] = []
         if len(written) == 1:
             for piece in written[0][1]:
-                element = _element(piece, names, None)
-                measure.insert(piece.offset, element)
-                made.append((piece.offset, element))
+                for offset, element in _readable_rests(piece.offset, _element(piece, names, None),
+                                                       bar.length):
+                    measure.insert(offset, element)
+                    made.append((offset, element))
         else:
             for k, (v, pieces) in enumerate(written):
                 voice = music21.stream.Voice(id=str(v + 1))
                 for piece in pieces:
-                    element = _element(piece, names, STEMS[k % 4])
-                    voice.insert(piece.offset, element)
-                    made.append((piece.offset, element))
+                    for offset, element in _readable_rests(
+                            piece.offset, _element(piece, names, STEMS[k % 4]), bar.length):
+                        voice.insert(offset, element)
+                        made.append((offset, element))
                 measure.insert(0, voice)
         if b == last:
             measure.rightBarline = music21.bar.Barline("final")

@@ -87,7 +87,8 @@ def check_stream(stream: music21.stream.Score, name: str = "score") -> QualityCo
     if first is None:
         counts.problems.append(f"{name}: no key signature")
         return counts
-    if analysed is not None and int(analysed.sharps) == int(first.sharps):
+    # enharmonic signatures (Db major's 5 flats, C# major's 7 sharps) name the same key
+    if analysed is not None and (int(analysed.sharps) - int(first.sharps)) % 12 == 0:
         counts.key_signature = 1
     else:
         counts.problems.append(f"{name}: key signature {first.sharps} sharps, analysis says "

@@ -501,3 +501,17 @@ def test_score_command_module_does_not_import_music21() -> None:
             "print([m for m in ('music21', 'torch', 'verovio') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_four_voices_in_a_long_bar_fill_it_after_rereading() -> None:
+    from composer.score import score_to_musicxml
+    from composer.score_quality import check_stream
+
+    # a 4/2 bar of four voices, one of which rests for a whole note and then enters
+    # (from a generated Monteverdi piece; the whole rest used to be re-read as a bar rest)
+    notes = [(0.0, 2.0, 63), (0.0, 2.0, 67), (0.0, 2.0, 72), (0.0, 2.0, 75), (2.0, 2.0, 63),
+             (2.0, 2.0, 67), (2.0, 2.0, 74), (2.0, 2.0, 77), (4.0, 2.0, 67), (4.0, 3.0, 63),
+             (4.0, 4.0, 63), (4.0, 4.0, 79), (6.0, 2.0, 69), (7.0, 1.0, 67)]
+    score = make_score([("Choir", 52, notes)], meter=(4, 2))
+    counts = check_stream(reparse(score_to_musicxml(score)))
+    assert counts.measures and counts.full_measures == counts.measures
