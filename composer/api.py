@@ -226,8 +226,12 @@ class Composer:
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         if settings.style != "any" and settings.style not in self.tokenizer.styles:
             self._check(settings, bars)
+        settings = self._default_instruments(settings)
         prepared = prepare_prompt(prompt, prompt_bars)
-        ids = self.tokenizer.encode_score(prepared.score, style, eos=False)
+        # the model hears the prompt on the style's instrument (a fiddle tune typed as piano
+        # notes would otherwise be out of its experience); the output keeps the prompt's own
+        seen, back = _as_style_instruments(prepared.score, settings.instruments)
+        ids = self.tokenizer.encode_score(seen, style, eos=False)
         try:
             self.tokenizer.grammar.walk(ids)
         except ValueError as exc:
@@ -238,10 +242,29 @@ class Composer:
         pieces = []
         for out in self._decode(ids, total, settings, num, prepared.meter):
             generated = self.tokenizer.decode_ids(out)
-            score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt)
+            score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,
+                                      programs=back)
             pieces.append(Piece(score, out, self._provenance(
                 settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens)))
         return pieces[0] if num == 1 else pieces
+
+
+def _as_style_instruments(score: symusic.Score, programs: tuple[int, ...] | None
+                          ) -> tuple[symusic.Score, dict[int, int]]:
+    """The prompt with parts on instruments the style does not use moved onto its first one.
+
+    Returns the copy and a map (style program → the prompt's program) for putting the
+    continuation back on the prompt's instrument.
+    """
+    if not programs:
+        return score, {}
+    copy = score.copy()
+    back: dict[int, int] = {}
+    for track in copy.tracks:
+        if not track.is_drum and track.program not in programs:
+            back.setdefault(programs[0], track.program)
+            track.program = programs[0]
+    return copy, back
 
 
 __all__ = ["Composer", "GenerationSettings", "ModelNotFoundError", "OutputError", "Piece"]

@@ -50,7 +50,8 @@ def prepare_prompt(prompt: str | Path | symusic.Score, prompt_bars: int | None =
 
 
 def join_continuation(prompt: PreparedPrompt, generated: symusic.Score, prompt_bars: int,
-                      bars: int, keep_prompt: bool = True) -> symusic.Score:
+                      bars: int, keep_prompt: bool = True,
+                      programs: dict[int, int] | None = None) -> symusic.Score:
     """The prompt followed by the generated bars after its ``prompt_bars`` bars.
 
     The prompt's own notes, tempo, meter and key are kept as they were; only the new
@@ -82,12 +83,13 @@ def join_continuation(prompt: PreparedPrompt, generated: symusic.Score, prompt_b
         notes = [n for n in track.notes if n.time >= gen_start]
         if not notes:
             continue
-        target = by_program.get((track.program, track.is_drum))
+        program = (programs or {}).get(track.program, track.program)  # back on the prompt's
+        target = by_program.get((program, track.is_drum))
         if target is None:
-            target = symusic.Track(track.name, track.program, track.is_drum)
+            target = symusic.Track(track.name, program, track.is_drum)
             out.tracks.append(target)
             target = out.tracks[-1]
-            by_program[(track.program, track.is_drum)] = target
+            by_program[(program, track.is_drum)] = target
         for note in notes:
             target.notes.append(symusic.Note(note.time + shift, note.duration, note.pitch, note.velocity))
         target.notes.sort()

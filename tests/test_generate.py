@@ -205,3 +205,12 @@ def test_styles_command_lists_the_bundle_styles(bundle: Path) -> None:
     assert result.exit_code == 0, result.output
     assert [line.split()[0] for line in result.output.splitlines()] == sorted(
         ["bach", "chinese_folk", "haydn", "irish"])
+
+
+def test_continuation_stays_on_the_prompts_instrument(composer: Composer) -> None:
+    text = "tinynotation: 4/4 c4 d e f g1"  # read as piano (program 0); the style plays fiddle
+    piece = composer.continue_(text, style="irish", bars=2, seed=3, max_entries_per_bar=32,
+                               instruments=(40,))
+    programs = {t.program for t in piece.score.tracks if t.note_num()}
+    assert programs == {0}
+    assert count_bars(piece.score) == 4
