@@ -109,12 +109,17 @@ def load_bundle(path: Path) -> Bundle:
     return Bundle(path, config)
 
 
+def _rounded(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value if value is not None else "?")
+
+
 def _model_card(config: dict[str, Any], notes: str = "") -> str:
     model = config["model"]
     training = config.get("training", {})
     styles = config.get("styles", {})
     style_rows = "\n".join(
-        f"| `{name}` | {info.get('pieces', '?')} | {info.get('val_loss', '?')} "
+        f"| `{name}` | {info.get('pieces', '?')} ({info.get('train_pieces', '?')}) "
+        f"| {info.get('val_loss', '?')} "
         f"| {info.get('description', '')} |"
         for name, info in styles.items()
     )
@@ -129,12 +134,12 @@ A decoder-only transformer that writes symbolic music (REMI + BPE tokens) in one
 - {config.get("parameters", 0) / 1e6:.2f} M parameters.
 
 ## Training
-- Steps: {training.get("steps", "?")}; final training loss {training.get("final_loss", "?")};
-  best validation loss {training.get("best_val_loss", "?")} (nats per token).
+- Steps: {training.get("steps", "?")}; final training loss {_rounded(training.get("final_loss"))};
+  best validation loss {_rounded(training.get("best_val_loss"))} (nats per token).
 - Checkpoint: `{training.get("checkpoint", "?")}`.
 
 ## Styles
-| style | training pieces | val loss | description |
+| style | pieces (train) | val loss (nats/token) | description |
 |---|---|---|---|
 {style_rows}
 
