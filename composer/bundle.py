@@ -18,6 +18,7 @@ from typing import Any
 
 from composer.checkpoint import WEIGHTS, newest_valid_checkpoint, sha256_file, verify_checkpoint
 from composer.errors import ComposerError, OutputError
+from composer.outputs import current_umask
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -206,9 +207,7 @@ def export_bundle(
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes the folder private; a bundle is for sharing
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes the folder private; a bundle is for sharing
     try:
         shutil.copy2(source / WEIGHTS, tmp / WEIGHTS)
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)

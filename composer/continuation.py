@@ -99,7 +99,6 @@ def join_continuation(prompt: PreparedPrompt, generated: symusic.Score, prompt_b
 
 def _bars_before(score: symusic.Score, tick: int) -> int:
     """Bars that start before ``tick``."""
-    count = 1
-    while bar_lines(score, count)[-1] < tick:
-        count += 1
-    return count
+    shortest_bar = max(1, score.tpq // 4)  # a 1/16 bar; no meter makes bars shorter
+    lines = bar_lines(score, tick // shortest_bar + 1)
+    return max(1, sum(1 for line in lines[:-1] if line < tick))

@@ -21,7 +21,7 @@ from composer.corpus_convert import ConvertOptions, convert_input
 from composer.corpus_sources import MUSIC21_SOURCE, PieceInput, list_inputs
 from composer.errors import CorpusError
 from composer.midi_io import ReadLimits
-from composer.outputs import prepare_out_dir
+from composer.outputs import prepare_out_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -213,19 +213,12 @@ def _report(records: list[dict[str, Any]], skipped: list[dict[str, str]],
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def read_manifest(corpus_dir: Path) -> list[dict[str, Any]]:

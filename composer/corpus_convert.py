@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from composer.music_facts import (
     notes_fingerprint,
     time_signature_names,
 )
+from composer.outputs import write_atomic
 
 if TYPE_CHECKING:
     import music21
@@ -105,29 +104,15 @@ def load_input(item: PieceInput, options: ConvertOptions) -> tuple[symusic.Score
     return score, expanded
 
 
-def segment_bounds(bar_ticks: list[int], end: int, options: ConvertOptions) -> list[tuple[int, int]]:
-    """Bar index ranges [a, b) for the excerpts of a piece of ``len(bar_ticks)`` bars."""
-    n = len(bar_ticks)
+def segment_bounds(n: int, options: ConvertOptions) -> list[tuple[int, int]]:
+    """Bar index ranges [a, b) for the excerpts of a piece of ``n`` bars."""
     if n <= options.max_whole_bars:
         return [(0, n)]
     bounds = [(a, min(a + options.segment_bars, n)) for a in range(0, n, options.segment_bars)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < options.segment_bars // 2:
         (a, _), (_, b) = bounds[-2], bounds[-1]
         bounds[-2:] = [(a, b)]
-    del end
     return bounds
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def convert_input(item: PieceInput, options: ConvertOptions) -> dict[str, Any]:
@@ -156,7 +141,7 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
     score, expanded = load_input(item, options)
     bars = downbeats(score).tolist()
     end = score.end()
-    bounds = segment_bounds(bars, end, options)
+    bounds = segment_bounds(len(bars), options)
     base_id = piece_id(item)
     records = []
     for number, (first_bar, last_bar) in enumerate(bounds):
@@ -171,7 +156,9 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
         pid = base_id if len(bounds) == 1 else f"{base_id}-s{number:02d}"
         rel_midi = f"midi/{item.style}/{pid}.mid"
         data = part.dumps_midi()
-        _write_atomic(options.out_dir / rel_midi, data)
+        target = options.out_dir / rel_midi
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data, fsync=False)
         source: dict[str, Any] = {"path": item.rel}
         if item.index is not None:
             source["index"] = item.index

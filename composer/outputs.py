@@ -22,8 +22,11 @@ def check_output(path: Path, force: bool = False) -> None:
         raise OutputError(f"{path}: the folder {parent} is not writable")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` via a temporary file in the same folder, fsync and rename: all or nothing."""
+def write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` via a temporary file in the same folder, fsync and rename: all or nothing.
+
+    ``fsync=False`` skips the flush to disk, for many files that can be rebuilt (a corpus).
+    """
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
@@ -32,9 +35,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes the file private; give it the usual mode
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -51,7 +55,7 @@ def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> Path:
     return path
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -156,9 +156,9 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
 
 def test_segments_of_long_pieces() -> None:
     options = ConvertOptions(out_dir=Path("."), segment_bars=32, max_whole_bars=48)
-    assert segment_bounds(list(range(48)), 0, options) == [(0, 48)]
-    assert segment_bounds(list(range(100)), 0, options) == [(0, 32), (32, 64), (64, 100)]
-    assert segment_bounds(list(range(120)), 0, options) == [(0, 32), (32, 64), (64, 96), (96, 120)]
+    assert segment_bounds(48, options) == [(0, 48)]
+    assert segment_bounds(100, options) == [(0, 32), (32, 64), (64, 100)]
+    assert segment_bounds(120, options) == [(0, 32), (32, 64), (64, 96), (96, 120)]
 
 
 def test_long_piece_becomes_excerpts(tmp_path: Path) -> None:
