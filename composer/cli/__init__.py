@@ -15,6 +15,7 @@ import click
 
 from composer import __version__
 from composer.cli.corpus_cmds import corpus
+from composer.cli.evaluate_cmd import evaluate
 from composer.cli.export_cmd import export
 from composer.cli.generate_cmds import continue_, generate
 from composer.cli.score_cmd import score
@@ -33,6 +34,7 @@ Examples:
   composer tokenize data/corpus --tokenizer data/tokenizer -o data/tokens
   composer train data/tokens -o runs/default --config configs/default.toml
   composer export runs/default -o models/mine --corpus data/corpus
+  composer evaluate --corpus data/corpus -o report/
   composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
   composer continue tune.mid --style irish --bars 8 -o more.mid
   composer score more.mid -o more.pdf                  # or .svg .png .musicxml .mxl
@@ -74,6 +76,7 @@ cli.add_command(tokenizer)
 cli.add_command(tokenize)
 cli.add_command(train)
 cli.add_command(export)
+cli.add_command(evaluate)
 
 
 def main() -> None:

@@ -1,0 +1,425 @@
+"""``composer evaluate``: is the music any good? Numbers a reader can check.
+
+Model metrics on a split of the corpus (bits per note against n-gram baselines on the
+same tokens) and metrics on generated music (validity, style accuracy judged by an
+independent classifier, key keeping in continuations, novelty against the training
+pieces, MGEval-style distribution overlap). Every random choice is seeded, so a report
+can be reproduced. The work is done by small modules (``ngram``, ``model_nll``,
+``note_features``, ``style_classifier``, ``key_consistency``, ``novelty``,
+``feature_overlap``); this one only wires them together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from composer.errors import ConfigError
+
+if TYPE_CHECKING:
+    import symusic
+
+    from composer.api import Composer
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): drives one progress bar per stage."""
+
+LN2 = math.log(2)
+
+
+@dataclass
+class EvaluateConfig:
+    corpus_dir: Path  # a built corpus (manifest.jsonl + midi/)
+    out_dir: Path  # REPORT_DIR
+    model: Path | None = None  # bundle folder; None = the default model
+    tokens_dir: Path | None = None  # shards made with the model's tokenizer; None = tokenize here
+    split: str = "val"  # split for bits per note
+    samples: int = 20  # generated pieces per style
+    bars: int = 16  # bars per generated piece
+    prompts: int = 10  # continuations per style, for key keeping
+    prompt_bars: int = 4  # bars of a test piece given as the prompt
+    continuation_bars: int = 8
+    ngram_order: int = 5
+    judge_pieces: int = 400  # train pieces per style the style classifier learns from
+    reference_pieces: int = 100  # train pieces per style the distributions are compared with
+    styles: tuple[str, ...] | None = None  # None = every style of the model
+    seed: int = 0
+    workers: int = 0  # tokenizing processes; 0 = one per core
+    piano_rolls: int = 4  # sample piano rolls to draw
+
+    def validate(self) -> None:
+        for name in ("samples", "bars", "prompt_bars", "continuation_bars", "ngram_order"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        if self.prompts < 0:
+            raise ConfigError("prompts must be 0 or more")
+
+
+@dataclass
+class Corpus:
+    """The pieces the evaluation reads, per style and split."""
+
+    root: Path
+    records: list[dict[str, Any]]
+    scores: dict[str, symusic.Score] = field(default_factory=dict)
+
+    def pieces(self, style: str, split: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["style"] == style and r["split"] == split]
+
+    def score(self, record: dict[str, Any]) -> symusic.Score:
+        import symusic
+
+        if record["id"] not in self.scores:
+            self.scores[record["id"]] = symusic.Score.from_file(str(self.root / record["midi"]))
+        return self.scores[record["id"]]
+
+
+def _sample(rows: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str, Any]]:
+    if len(rows) <= limit:
+        return rows
+    picked = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+    return [rows[i] for i in sorted(picked)]
+
+
+# ---- bits per note ----------------------------------------------------------------------------
+
+def _token_shards(config: EvaluateConfig, composer: Composer, scratch: Path,
+                  progress: Progress | None) -> Path:
+    """Shards made with the model's tokenizer: ``--tokens`` if given, else made in ``scratch``."""
+    from composer.tokens import TokenizeConfig, read_meta, tokenize_corpus
+
+    wanted = composer.tokenizer.sha256
+    if config.tokens_dir is not None:
+        meta = read_meta(config.tokens_dir)
+        if meta.get("tokenizer_sha256") != wanted:
+            raise ConfigError(f"{config.tokens_dir}: made with another tokenizer than the model's; "
+                              "leave out --tokens to tokenize the corpus with the model's own")
+        return config.tokens_dir
+    out = scratch / "tokens"
+    report = (lambda done, total: progress("tokenize", done, total)) if progress else None
+    tokenize_corpus(TokenizeConfig(config.corpus_dir, composer.bundle.tokenizer_path, out,
+                                   workers=config.workers), report)
+    return out
+
+
+def bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """Model vs n-gram vs unigram bits per note on ``config.split``, per style."""
+    with tempfile.TemporaryDirectory(prefix="composer-eval-") as scratch:
+        tokens_dir = _token_shards(config, composer, Path(scratch), progress)
+        return _bits_per_note(config, composer, corpus, tokens_dir, progress)
+
+
+def _bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus, tokens_dir: Path,
+                   progress: Progress | None) -> dict[str, Any]:
+    from composer.model_nll import sequence_nll
+    from composer.ngram import fit_ngram
+    from composer.tokens import read_split
+
+    train_ids, train_rows = read_split(tokens_dir, "train")
+    ids, rows = read_split(tokens_dir, config.split)
+    notes = {r["id"]: r["n_notes"] for r in corpus.records}
+    rows = [r for r in rows if r["style"] in _styles(config, composer) and r.get("transpose", 0) == 0]
+    sequences = [np.asarray(ids[r["offset"]: r["offset"] + r["length"]]) for r in rows]
+    train = [np.asarray(train_ids[r["offset"]: r["offset"] + r["length"]]) for r in train_rows]
+    vocab = composer.tokenizer.vocab_size
+    if progress:
+        progress("n-gram", 0, 2)
+    ngram = fit_ngram(train, config.ngram_order, vocab)
+    if progress:
+        progress("n-gram", 1, 2)
+    unigram = fit_ngram(train, 1, vocab)
+    if progress:
+        progress("n-gram", 2, 2)
+    scored = {
+        "model": sequence_nll(composer.model, sequences,
+                              progress=(lambda d, t: progress("model nll", d, t)) if progress else None),
+        f"{config.ngram_order}-gram": ngram.token_nll(sequences),
+        "unigram": unigram.token_nll(sequences),
+    }
+    by_style: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
+    for index, row in enumerate(rows):
+        entry = by_style.setdefault(row["style"], {"pieces": 0, "notes": 0, "tokens": 0})
+        entry["pieces"] += 1
+        entry["notes"] += notes.get(row["id"], 0)
+        entry["tokens"] += len(sequences[index]) - 1
+        for name, values in scored.items():
+            bits = float(values[index].sum()) / LN2
+            entry[name] = entry.get(name, 0.0) + bits
+            totals[name] = totals.get(name, 0.0) + bits
+    gram = f"{config.ngram_order}-gram"
+    for entry in by_style.values():
+        for name in scored:
+            entry[name] = entry[name] / max(1, entry["notes"])
+        entry["model_vs_ngram"] = entry["model"] / entry[gram] if entry[gram] else float("nan")
+    all_notes = sum(e["notes"] for e in by_style.values())
+    overall = {name: totals.get(name, 0.0) / max(1, all_notes) for name in scored}
+    overall["model_vs_ngram"] = overall["model"] / overall[gram] if overall[gram] else float("nan")
+    return {"split": config.split, "unit": "bits per note", "baseline": gram,
+            "train_tokens": int(sum(len(t) for t in train)), "notes": all_notes,
+            "overall": overall, "by_style": dict(sorted(by_style.items()))}
+
+
+# ---- generated music --------------------------------------------------------------------------
+
+def _styles(config: EvaluateConfig, composer: Composer) -> list[str]:
+    known = composer.styles
+    if config.styles is None:
+        return known
+    unknown = sorted(set(config.styles) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown style {', '.join(unknown)}; this model knows {', '.join(known)}")
+    return [s for s in known if s in config.styles]
+
+
+@dataclass
+class Sample:
+    style: str
+    number: int
+    score: symusic.Score
+    valid: bool  # the tokens walk the grammar and decode
+    exact_bars: bool  # exactly the requested number of bars
+    features: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def generate_samples(config: EvaluateConfig, composer: Composer,
+                     progress: Progress | None = None) -> list[Sample]:
+    """``config.samples`` pieces per style, one batch per style, fixed seeds."""
+    from composer.music_facts import count_bars
+
+    grammar = composer.tokenizer.grammar
+    samples = []
+    styles = _styles(config, composer)
+    for done, style in enumerate(styles, 1):
+        pieces = composer.generate(style, bars=config.bars, seed=config.seed, num=config.samples)
+        for number, piece in enumerate(pieces if isinstance(pieces, list) else [pieces], 1):
+            try:
+                grammar.walk(piece.ids)
+                raw = composer.tokenizer.decode_ids(piece.ids)
+                valid = len(raw.tracks) > 0
+            except ValueError:
+                valid = False
+            exact = grammar.bars_done(piece.ids) == config.bars and count_bars(piece.score) == config.bars
+            samples.append(Sample(style, number, piece.score, valid, exact))
+        if progress:
+            progress("generate", done, len(styles))
+    return samples
+
+
+def validity(samples: list[Sample]) -> dict[str, Any]:
+    count = len(samples)
+    return {"samples": count, "decodable": sum(s.valid for s in samples),
+            "exact_bars": sum(s.exact_bars for s in samples),
+            "rate": sum(s.valid and s.exact_bars for s in samples) / count if count else float("nan")}
+
+
+def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], samples: list[Sample],
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Train the judge on train pieces; its accuracy on real test pieces is the ceiling."""
+    from composer.note_features import note_table, style_features
+    from composer.style_classifier import (
+        accuracy,
+        balanced_accuracy,
+        confusion_matrix,
+        train_style_classifier,
+    )
+
+    train_rows = [r for s in styles for r in _sample(corpus.pieces(s, "train"), config.judge_pieces,
+                                                     config.seed)]
+    test_rows = [r for s in styles for r in corpus.pieces(s, "test")]
+    features = []
+    for done, row in enumerate(train_rows + test_rows, 1):
+        features.append(style_features(note_table(corpus.score(row))))
+        if progress and (done % 100 == 0 or done == len(train_rows) + len(test_rows)):
+            progress("style judge", done, len(train_rows) + len(test_rows))
+    matrix_all = np.array(features)
+    judge = train_style_classifier(matrix_all[:len(train_rows)], [r["style"] for r in train_rows])
+    labels = list(judge.styles)
+    real_pred = judge.predict(matrix_all[len(train_rows):])
+    real = confusion_matrix([r["style"] for r in test_rows], real_pred, labels)
+    for sample in samples:
+        sample.features = style_features(note_table(sample.score))
+    gen_pred = judge.predict(np.array([s.features for s in samples])) if samples else []
+    generated = confusion_matrix([s.style for s in samples], gen_pred, labels)
+
+    def summary(matrix: np.ndarray) -> dict[str, Any]:
+        rows = matrix.sum(axis=1)
+        return {"accuracy": accuracy(matrix), "balanced_accuracy": balanced_accuracy(matrix),
+                "by_style": {s: (float(matrix[i, i] / rows[i]) if rows[i] else None)
+                             for i, s in enumerate(labels)},
+                "confusion": matrix.tolist(), "pieces": int(matrix.sum())}
+
+    return {"styles": labels, "judge_train_pieces": len(train_rows),
+            "judge": "softmax regression on note features (composer.note_features)",
+            "generated": summary(generated), "ceiling_real_test": summary(real)}
+
+
+def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles: list[str],
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """Continue the first bars of test pieces; does the continuation keep the prompt's key?"""
+    from composer.key_consistency import compare_keys, key_keeping
+    from composer.music_facts import downbeats
+
+    by_style: dict[str, Any] = {}
+    everything = []
+    for done, style in enumerate(styles, 1):
+        comparisons = []
+        rows = [r for r in corpus.pieces(style, "test") if r["n_bars"] > config.prompt_bars]
+        for number, row in enumerate(_sample(rows, config.prompts, config.seed)):
+            score = corpus.score(row)
+            bars = downbeats(score)
+            prompt = score.clip(0, int(bars[config.prompt_bars]), clip_end=True)
+            piece = composer.continue_(prompt, style=style, bars=config.continuation_bars,
+                                       seed=config.seed + number, keep_prompt=False)
+            comparisons.append(compare_keys(prompt, piece.score))
+        by_style[style] = key_keeping(comparisons)
+        everything += comparisons
+        if progress:
+            progress("continue", done, len(styles))
+    return {"prompt_bars": config.prompt_bars, "continuation_bars": config.continuation_bars,
+            "rule": "same key or same key signature", "overall": key_keeping(everything),
+            "by_style": by_style}
+
+
+def novelty(corpus: Corpus, samples: list[Sample], progress: Progress | None = None) -> dict[str, Any]:
+    """Longest run of notes (and the bars it spans) copied from any training piece."""
+    from composer.novelty import NOVELTY_FLAG_BARS, build_copy_index, measure_novelty, note_sequence
+
+    train = [r for r in corpus.records if r["split"] == "train"]
+    sequences = []
+    for done, row in enumerate(train, 1):
+        sequences.append(note_sequence(corpus.score(row)) if row["id"] in corpus.scores
+                         else note_sequence(_read(corpus, row)))
+        if progress and (done % 500 == 0 or done == len(train)):
+            progress("novelty index", done, len(train))
+    index = build_copy_index(sequences, [r["id"] for r in train])
+    by_style: dict[str, dict[str, Any]] = {}
+    flagged = []
+    for sample in samples:
+        found = measure_novelty(index, sample.score)
+        entry = by_style.setdefault(sample.style, {"samples": 0, "max_bars": 0, "max_notes": 0,
+                                                   "mean_bars": 0.0, "flagged": 0})
+        entry["samples"] += 1
+        entry["max_bars"] = max(entry["max_bars"], found.bars)
+        entry["max_notes"] = max(entry["max_notes"], found.notes)
+        entry["mean_bars"] += found.bars
+        entry["flagged"] += found.flagged
+        if found.flagged:
+            flagged.append({"style": sample.style, "sample": sample.number, "bars": found.bars,
+                            "notes": found.notes, "source": found.source})
+    for entry in by_style.values():
+        entry["mean_bars"] = entry["mean_bars"] / max(1, entry["samples"])
+    return {"flag_bars": NOVELTY_FLAG_BARS, "training_pieces": len(train),
+            "flagged_samples": len(flagged), "flagged": flagged, "by_style": dict(sorted(by_style.items()))}
+
+
+def _read(corpus: Corpus, row: dict[str, Any]) -> symusic.Score:
+    """A training piece read once and not kept (the novelty index reads all of them)."""
+    import symusic
+
+    return symusic.Score.from_file(str(corpus.root / row["midi"]))
+
+
+def distribution_overlap(config: EvaluateConfig, corpus: Corpus, styles: list[str],
+                         samples: list[Sample]) -> dict[str, Any]:
+    """Per style and feature: overlap of generated vs real, and of held-out real vs real."""
+    from composer.feature_overlap import feature_overlap
+    from composer.note_features import distribution_features, note_table
+
+    def stacked(scores: list[symusic.Score]) -> dict[str, np.ndarray]:
+        rows = [distribution_features(note_table(s)) for s in scores]
+        return {k: np.array([r[k] for r in rows]) for k in rows[0]} if rows else {}
+
+    by_style: dict[str, Any] = {}
+    relative: dict[str, list[float]] = {}
+    for style in styles:
+        reference = stacked([corpus.score(r) for r in _sample(corpus.pieces(style, "train"),
+                                                              config.reference_pieces, config.seed + 1)])
+        held_out = stacked([corpus.score(r) for r in corpus.pieces(style, "test")])
+        generated = stacked([s.score for s in samples if s.style == style])
+        entry = {}
+        for name in reference:
+            gen = feature_overlap(reference[name], generated[name]) if generated else None
+            real = feature_overlap(reference[name], held_out[name]) if held_out else None
+            ratio = (gen.overlap / real.overlap if gen and real and real.overlap > 0 else float("nan"))
+            entry[name] = {"generated": gen.overlap if gen else float("nan"),
+                           "held_out_real": real.overlap if real else float("nan"),
+                           "relative": ratio, "kl_generated": gen.kl if gen else float("nan")}
+            if not math.isnan(ratio):
+                relative.setdefault(name, []).append(ratio)
+        by_style[style] = entry
+    return {"reference": f"up to {config.reference_pieces} train pieces per style",
+            "relative_mean": {k: float(np.mean(v)) for k, v in relative.items()}, "by_style": by_style}
+
+
+def pitch_class_profiles(corpus: Corpus, styles: list[str], samples: list[Sample],
+                         config: EvaluateConfig) -> dict[str, dict[str, list[float]]]:
+    """Mean tonic-relative pitch-class histogram per style, generated vs real (for the plot)."""
+    from composer.note_features import note_table, pitch_class_histogram
+
+    profiles = {}
+    for style in styles:
+        real = [pitch_class_histogram(note_table(corpus.score(r)))
+                for r in _sample(corpus.pieces(style, "train"), config.reference_pieces, config.seed + 1)]
+        gen = [pitch_class_histogram(note_table(s.score)) for s in samples if s.style == style]
+        profiles[style] = {"real": np.mean(real, axis=0).tolist() if real else [0.0] * 12,
+                           "generated": np.mean(gen, axis=0).tolist() if gen else [0.0] * 12}
+    return profiles
+
+
+# ---- the whole run ---------------------------------------------------------------------------
+
+def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Every metric, the report files and the plots; returns the report."""
+    from composer.api import Composer
+    from composer.corpus import read_manifest
+    from composer.evaluate_plots import write_plots
+    from composer.evaluate_report import write_report
+    from composer.outputs import prepare_out_dir
+
+    config.validate()
+    started = time.monotonic()
+    composer = Composer.load(config.model)
+    corpus = Corpus(config.corpus_dir, read_manifest(config.corpus_dir))
+    styles = _styles(config, composer)
+    missing = [s for s in styles if not corpus.pieces(s, "train")]
+    if missing:
+        raise ConfigError(f"{config.corpus_dir}: no training pieces of {', '.join(missing)}; "
+                          "evaluate with the corpus the model was trained on")
+    prepare_out_dir(config.out_dir)
+    report: dict[str, Any] = {
+        "model": {"name": composer.bundle.name, "sha256": composer.bundle.weights_sha256[:16]},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+                     if k not in ("out_dir", "corpus_dir", "model", "tokens_dir", "workers")},
+    }
+    report["bits_per_note"] = bits_per_note(config, composer, corpus, progress)
+    samples = generate_samples(config, composer, progress)
+    report["validity"] = validity(samples)
+    report["style_accuracy"] = style_accuracy(config, corpus, styles, samples, progress)
+    report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress)
+    report["novelty"] = novelty(corpus, samples, progress)
+    report["distribution_overlap"] = distribution_overlap(config, corpus, styles, samples)
+    profiles = pitch_class_profiles(corpus, styles, samples, config)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["plots"] = write_plots(config.out_dir, report, profiles, samples[:: max(1, config.samples)]
+                                  [: config.piano_rolls])
+    write_report(config.out_dir, report)
+    return report
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    return json.loads((path / "report.json").read_text(encoding="utf-8"))
+
+
+__all__ = ["EvaluateConfig", "Progress", "Sample", "bits_per_note", "distribution_overlap",
+           "generate_samples", "key_consistency", "load_report", "novelty", "run_evaluation",
+           "style_accuracy", "validity"]
