@@ -23,6 +23,7 @@ from composer.outputs import current_umask
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
 CARD = "MODEL_CARD.md"
+REPORT_FOLDER = "evaluation"  # a `composer evaluate` report of the bundle's weights
 BUNDLE_FORMAT = 1
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
@@ -160,11 +161,14 @@ def export_bundle(
     force: bool = False,
     notes: str = "",
     evaluation: dict[str, Any] | None = None,
+    report_dir: Path | None = None,
 ) -> Bundle:
     """Write a bundle from a run's ``best`` (or newest) checkpoint.
 
     ``notes`` (Markdown) is appended to the model card; ``evaluation`` (e.g. validation
     loss per style measured on the exported weights) is stored in config.json.
+    ``report_dir`` (a ``composer evaluate`` report of these same weights) is copied into
+    the bundle's ``evaluation/`` folder.
     """
     ckpt_dir = run_dir / "checkpoints"
     source = ckpt_dir / checkpoint if checkpoint else None
@@ -173,6 +177,7 @@ def export_bundle(
     if source is None:
         raise BundleError(f"{run_dir}: no checkpoint to export; train first")
     verify_checkpoint(source)
+    report_files = _report_files(report_dir, sha256_file(source / WEIGHTS)) if report_dir else []
     saved = json.loads((source / "config.json").read_text(encoding="utf-8"))
     state_summary = (
         json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
@@ -212,6 +217,10 @@ def export_bundle(
         shutil.copy2(source / WEIGHTS, tmp / WEIGHTS)
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)
         (tmp / CARD).write_text(_model_card(config, notes), encoding="utf-8")
+        if report_files:
+            (tmp / REPORT_FOLDER).mkdir()
+            for file in report_files:
+                shutil.copy2(file, tmp / REPORT_FOLDER / file.name)
         config["files"] = {name: sha256_file(tmp / name) for name in (WEIGHTS, TOKENIZER, CARD)}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():
@@ -221,6 +230,19 @@ def export_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_bundle(out_dir)
+
+
+def _report_files(report_dir: Path, weights_sha256: str) -> list[Path]:
+    """The files of an evaluation report, after checking it was made with these weights."""
+    try:
+        report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+        measured = str(report["model"]["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{report_dir}: not a 'composer evaluate' report ({exc})") from None
+    if not measured or not weights_sha256.startswith(measured):
+        raise BundleError(f"{report_dir}: evaluates other weights ({measured}) than this checkpoint's "
+                          f"({weights_sha256[:16]}); run 'composer evaluate' on the exported model")
+    return sorted(p for p in report_dir.iterdir() if p.is_file() and p.suffix in (".json", ".md", ".png"))
 
 
 def _prod(shape: list[int]) -> int:

@@ -188,6 +188,7 @@ class Sample:
     score: symusic.Score
     valid: bool  # the tokens walk the grammar and decode
     exact_bars: bool  # exactly the requested number of bars
+    bars: tuple[int, int] = (0, 0)  # bars opened by the tokens, bars of the written score
     features: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
@@ -199,6 +200,8 @@ def generate_samples(config: EvaluateConfig, composer: Composer,
     grammar = composer.tokenizer.grammar
     samples = []
     styles = _styles(config, composer)
+    if progress:
+        progress("generate", 0, len(styles))
     for done, style in enumerate(styles, 1):
         pieces = composer.generate(style, bars=config.bars, seed=config.seed, num=config.samples)
         for number, piece in enumerate(pieces if isinstance(pieces, list) else [pieces], 1):
@@ -208,8 +211,9 @@ def generate_samples(config: EvaluateConfig, composer: Composer,
                 valid = len(raw.tracks) > 0
             except ValueError:
                 valid = False
-            exact = grammar.bars_done(piece.ids) == config.bars and count_bars(piece.score) == config.bars
-            samples.append(Sample(style, number, piece.score, valid, exact))
+            bars = (grammar.bars_done(piece.ids), count_bars(piece.score))
+            exact = bars == (config.bars, config.bars)
+            samples.append(Sample(style, number, piece.score, valid, exact, bars))
         if progress:
             progress("generate", done, len(styles))
     return samples
@@ -217,8 +221,10 @@ def generate_samples(config: EvaluateConfig, composer: Composer,
 
 def validity(samples: list[Sample]) -> dict[str, Any]:
     count = len(samples)
+    failed = [{"style": s.style, "sample": s.number, "valid": s.valid, "bars_in_tokens": s.bars[0],
+               "bars_in_score": s.bars[1]} for s in samples if not (s.valid and s.exact_bars)]
     return {"samples": count, "decodable": sum(s.valid for s in samples),
-            "exact_bars": sum(s.exact_bars for s in samples),
+            "exact_bars": sum(s.exact_bars for s in samples), "failed": failed,
             "rate": sum(s.valid and s.exact_bars for s in samples) / count if count else float("nan")}
 
 
@@ -270,23 +276,32 @@ def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, 
     from composer.music_facts import downbeats
 
     by_style: dict[str, Any] = {}
-    everything = []
+    everything: list[Any] = []
+    real_everything: list[Any] = []
+    if progress:
+        progress("continue", 0, len(styles))
     for done, style in enumerate(styles, 1):
-        comparisons = []
+        comparisons, real = [], []
         rows = [r for r in corpus.pieces(style, "test") if r["n_bars"] > config.prompt_bars]
         for number, row in enumerate(_sample(rows, config.prompts, config.seed)):
             score = corpus.score(row)
-            bars = downbeats(score)
-            prompt = score.clip(0, int(bars[config.prompt_bars]), clip_end=True)
+            bars = [*downbeats(score).tolist(), score.end() + 1]
+            cut = int(bars[config.prompt_bars])
+            prompt = score.clip(0, cut, clip_end=True)
             piece = composer.continue_(prompt, style=style, bars=config.continuation_bars,
                                        seed=config.seed + number, keep_prompt=False)
             comparisons.append(compare_keys(prompt, piece.score))
-        by_style[style] = key_keeping(comparisons)
+            # the composer's own next bars: how often real music "keeps the key" by this rule
+            until = int(bars[min(len(bars) - 1, config.prompt_bars + config.continuation_bars)])
+            real.append(compare_keys(prompt, score.clip(cut, until, clip_end=True)))
+        by_style[style] = {**key_keeping(comparisons), "real": key_keeping(real)}
         everything += comparisons
+        real_everything += real
         if progress:
             progress("continue", done, len(styles))
     return {"prompt_bars": config.prompt_bars, "continuation_bars": config.continuation_bars,
-            "rule": "same key or same key signature", "overall": key_keeping(everything),
+            "rule": "same key or same key signature",
+            "overall": {**key_keeping(everything), "real": key_keeping(real_everything)},
             "by_style": by_style}
 
 
@@ -417,7 +432,14 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    return json.loads((path / "report.json").read_text(encoding="utf-8"))
+    """``report.json`` of a report folder; a ``ConfigError`` when it is missing or damaged."""
+    try:
+        report = json.loads((path / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: no readable report.json ({exc}); run 'composer evaluate'") from None
+    if not isinstance(report, dict) or "bits_per_note" not in report:
+        raise ConfigError(f"{path}/report.json: not a 'composer evaluate' report")
+    return report
 
 
 __all__ = ["EvaluateConfig", "Progress", "Sample", "bits_per_note", "distribution_overlap",

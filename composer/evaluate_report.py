@@ -75,12 +75,16 @@ def markdown(report: dict[str, Any]) -> str:
               "## Key consistency", "",
               f"The first {keys['prompt_bars']} bars of test pieces continued by "
               f"{keys['continuation_bars']} bars; a match is {keys['rule']}. *In scale* is the share of "
-              "the continuation's sounding time on the prompt key's scale notes.", ""]
-    rows = [[style, _f(e["same_key_rate"]), _f(e["in_scale"]), str(e["continuations"])]
-            for style, e in keys["by_style"].items()]
+              "the continuation's sounding time on the prompt key's scale notes. *Real* is the same "
+              "measure for the composer's own next bars: keys estimated from a few bars are noisy, and "
+              "real music modulates.", ""]
+    rows = [[style, _f(e["same_key_rate"]), _f(e["real"]["same_key_rate"]), _f(e["in_scale"]),
+             _f(e["real"]["in_scale"]), str(e["continuations"])] for style, e in keys["by_style"].items()]
     ko = keys["overall"]
-    rows.append(["**all**", _f(ko["same_key_rate"]), _f(ko["in_scale"]), str(ko["continuations"])])
-    lines += _table(["style", "same key", "in scale", "continuations"], rows)
+    rows.append(["**all**", _f(ko["same_key_rate"]), _f(ko["real"]["same_key_rate"]), _f(ko["in_scale"]),
+                 _f(ko["real"]["in_scale"]), str(ko["continuations"])])
+    lines += _table(["style", "same key", "same key (real)", "in scale", "in scale (real)", "continuations"],
+                    rows)
     lines += ["## Novelty", "",
               f"Longest run of notes copied from any of {novelty['training_pieces']:,} training pieces "
               "(transposition-invariant: intervals, onsets and lengths), and the bars it spans. Runs of "
@@ -107,9 +111,50 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def card_summary(report: dict[str, Any]) -> str:
+    """The key figures of a report, as a model-card section (the full report ships beside it)."""
+    report = _clean(report)
+    bits = report["bits_per_note"]
+    gram = bits["baseline"]
+    gen = report["style_accuracy"]["generated"]
+    real = report["style_accuracy"]["ceiling_real_test"]
+    keys = report["key_consistency"]["overall"]
+    novelty = report["novelty"]
+    settings = report["settings"]
+    rows = [[style, _f(e["model"]), _f(e[gram]), _f(e["model_vs_ngram"]), _f(gen["by_style"].get(style)),
+             _f(real["by_style"].get(style)), str(novelty["by_style"].get(style, {}).get("max_bars", "–"))]
+            for style, e in bits["by_style"].items()]
+    o = bits["overall"]
+    rows.append(["**all**", _f(o["model"]), _f(o[gram]), _f(o["model_vs_ngram"]), _f(gen["accuracy"]),
+                 _f(real["accuracy"]), str(max((e["max_bars"] for e in novelty["by_style"].values()),
+                                               default=0))])
+    overlap = ", ".join(f"{k.replace('_', ' ')} {_f(v)}"
+                        for k, v in report["distribution_overlap"]["relative_mean"].items())
+    lines = ["", "## Evaluation", "",
+             f"`composer evaluate` ({settings['samples']} samples of {settings['bars']} bars per style, seed "
+             f"{settings['seed']}); the full report with plots is in `evaluation/report.md`.", "",
+             f"- Bits per note on the {bits['split']} split vs a {gram} model (Witten-Bell) on the same "
+             "tokens; style accuracy as judged by an independent note-feature classifier (its accuracy "
+             "on real test pieces is the ceiling); the longest run of bars copied from a training piece.", ""]
+    lines += _table(["style", "bits/note", gram, f"÷ {gram}", "style accuracy", "ceiling",
+                     "longest copy (bars)"], rows)
+    valid = report["validity"]
+    lines += [f"- Validity: {valid['decodable']}/{valid['samples']} samples decode, "
+              f"{valid['exact_bars']} with exactly the requested bars.",
+              f"- Key consistency of continuations: {_f(keys['same_key_rate'])} keep the prompt's key "
+              f"signature (real music by the same rule: {_f(keys['real']['same_key_rate'])}); "
+              f"{_f(keys['in_scale'])} of their sounding time is on the prompt key's scale "
+              f"(real: {_f(keys['real']['in_scale'])}).",
+              f"- Novelty: {novelty['flagged_samples']} of {report['validity']['samples']} samples copy "
+              f"{novelty['flag_bars']} or more bars from a training piece.",
+              f"- Distribution overlap (MGEval, generated ÷ held-out real, 1 = as close as real music): "
+              f"{overlap}.", ""]
+    return "\n".join(lines)
+
+
 def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     write_atomic(out_dir / "report.json", (json.dumps(_clean(report), indent=2) + "\n").encode())
     write_atomic(out_dir / "report.md", markdown(_clean(report)).encode())
 
 
-__all__ = ["markdown", "write_report"]
+__all__ = ["card_summary", "markdown", "write_report"]

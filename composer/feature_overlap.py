@@ -35,36 +35,38 @@ def _bandwidth(values: np.ndarray) -> float:
     return max(spread * values.size ** (-1 / 5), 1e-3 * (float(np.abs(values).max()) + 1e-3))
 
 
-def density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def density(values: np.ndarray, grid: np.ndarray, width: float) -> np.ndarray:
     """Gaussian kernel density of ``values`` on ``grid``, normalised to integrate to 1."""
-    width = _bandwidth(values)
     z = (grid[:, None] - values[None, :]) / width  # (G, K)
     curve = np.exp(-0.5 * z * z).sum(axis=1)
     area = np.trapezoid(curve, grid)
     return curve / area if area > 0 else curve
 
 
-def _grid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    low = min(x.min(), y.min())
-    high = max(x.max(), y.max())
-    pad = 3 * max(_bandwidth(x), _bandwidth(y))
-    return np.linspace(low - pad, high + pad, GRID_POINTS)
+def _densities(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both densities on one grid with one bandwidth (from the pooled values).
+
+    A shared bandwidth keeps a degenerate set (every real folk song is monophonic, so all
+    its polyphony distances are 0) from becoming a spike that nothing else can overlap.
+    """
+    width = _bandwidth(np.concatenate([x, y]))
+    grid = np.linspace(min(x.min(), y.min()) - 3 * width, max(x.max(), y.max()) + 3 * width, GRID_POINTS)
+    return grid, density(x, grid, width), density(y, grid, width)
 
 
 def overlap_area(x: np.ndarray, y: np.ndarray) -> float:
     """Area shared by the smoothed densities of two samples, in [0, 1]."""
     if x.size == 0 or y.size == 0:
         return float("nan")
-    grid = _grid(x, y)
-    return float(np.clip(np.trapezoid(np.minimum(density(x, grid), density(y, grid)), grid), 0.0, 1.0))
+    grid, p, q = _densities(x, y)
+    return float(np.clip(np.trapezoid(np.minimum(p, q), grid), 0.0, 1.0))
 
 
 def kl_divergence(p_values: np.ndarray, q_values: np.ndarray) -> float:
     """KL(P ‖ Q) of the smoothed densities, in nats."""
     if p_values.size == 0 or q_values.size == 0:
         return float("nan")
-    grid = _grid(p_values, q_values)
-    p, q = density(p_values, grid), density(q_values, grid)
+    grid, p, q = _densities(p_values, q_values)
     tiny = 1e-12
     return float(max(0.0, np.trapezoid(p * np.log((p + tiny) / (q + tiny)), grid)))
 

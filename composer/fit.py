@@ -8,6 +8,9 @@ if TYPE_CHECKING:
     import symusic
 
 
+END_MARKER = "end"
+
+
 def bar_lines(score: symusic.Score, count: int) -> list[int]:
     """Ticks of the first ``count + 1`` bar lines (bar i spans [lines[i], lines[i+1]))."""
     signatures = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
@@ -25,7 +28,11 @@ def bar_lines(score: symusic.Score, count: int) -> list[int]:
 
 
 def fit_to_bars(score: symusic.Score, bars: int, tempo: float | None = None) -> symusic.Score:
-    """Drop notes after bar ``bars`` and shorten notes that sound past it; set ``tempo``."""
+    """Drop notes after bar ``bars`` and shorten notes that sound past it; set ``tempo``.
+
+    A marker at the last bar line keeps closing rests: without it the file would end
+    with its last note, and a piece whose final bar is silent would have a bar too few.
+    """
     import symusic
 
     end = bar_lines(score, bars)[-1]
@@ -36,10 +43,11 @@ def fit_to_bars(score: symusic.Score, bars: int, tempo: float | None = None) -> 
                 note.duration = end - note.time
         track.notes.clear()
         track.notes.extend(notes)
-    for events in (score.tempos, score.time_signatures, score.key_signatures):
+    for events in (score.tempos, score.time_signatures, score.key_signatures, score.markers):
         inside = [e for e in events if e.time < end]
         events.clear()
         events.extend(inside)
+    score.markers.append(symusic.TextMeta(end, END_MARKER))
     if tempo is not None:
         score.tempos.clear()
         score.tempos.append(symusic.Tempo(0, float(tempo)))

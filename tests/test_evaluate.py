@@ -255,7 +255,7 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
                                            workers=1, piano_rolls=2, split="test"),
                             progress=lambda stage, done, total: stages.add(stage))
     assert {"tokenize", "n-gram", "model nll", "generate", "style judge", "continue"} <= stages
-    assert report["validity"] == {"samples": 4, "decodable": 4, "exact_bars": 4, "rate": 1.0}
+    assert report["validity"] == {"samples": 4, "decodable": 4, "exact_bars": 4, "failed": [], "rate": 1.0}
     bits = report["bits_per_note"]
     assert set(bits["by_style"]) == {"bach", "irish"}
     for entry in bits["by_style"].values():
@@ -304,3 +304,11 @@ def test_evaluate_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:
                                       "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "nowhere" in result.output and "Traceback" not in result.output
+
+
+def test_a_degenerate_real_set_still_overlaps_with_nearly_identical_candidates() -> None:
+    # every real piece monophonic (distance 0), one candidate in ten slightly polyphonic
+    real = np.zeros((30, 1)) + 1.0
+    candidate = np.ones((20, 1))
+    candidate[::10] = 1.05
+    assert feature_overlap(real, candidate).overlap > 0.8

@@ -214,3 +214,18 @@ def test_continuation_stays_on_the_prompts_instrument(composer: Composer) -> Non
     programs = {t.program for t in piece.score.tracks if t.note_num()}
     assert programs == {0}
     assert count_bars(piece.score) == 4
+
+
+def test_a_closing_rest_bar_is_kept_in_the_file() -> None:
+    import symusic
+
+    from composer.fit import fit_to_bars
+    from composer.music_facts import count_bars
+
+    score = symusic.Score(480)
+    score.time_signatures.append(symusic.TimeSignature(0, 3, 4))
+    track = symusic.Track("melody", program=0)
+    track.notes.append(symusic.Note(0, 480, 60, 80))  # one note, then two silent bars
+    score.tracks.append(track)
+    fitted = fit_to_bars(score, 3)
+    assert count_bars(symusic.Score.from_midi(fitted.dumps_midi())) == 3

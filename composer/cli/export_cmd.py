@@ -12,6 +12,7 @@ import click
 Examples:
   composer export runs/default -o models/default --corpus data/corpus
   composer export runs/smoke -o /tmp/smoke-model --checkpoint last --force
+  composer export runs/default -o models/default --corpus data/corpus --evaluation report/ --force
 """)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
@@ -28,10 +29,13 @@ Examples:
               help="Validation windows for --tokens (taken style by style in turn).")
 @click.option("--notes", "notes_path", type=click.Path(path_type=Path), default=None,
               help="Markdown appended to MODEL_CARD.md (e.g. what the samples sound like).")
+@click.option("--evaluation", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="A 'composer evaluate' report of these weights: copied into the bundle, key "
+                   "figures into MODEL_CARD.md.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
 def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir: Path | None,
            checkpoint: str, tokens_dir: Path | None, eval_windows: int, notes_path: Path | None,
-           force: bool) -> None:
+           report_dir: Path | None, force: bool) -> None:
     """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
     from composer.bundle import export_bundle
 
@@ -54,8 +58,13 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
         for style, loss in evaluation["val_loss_by_style"].items():
             styles.setdefault(style, {})["val_loss"] = loss
     notes = notes_path.read_text(encoding="utf-8") if notes_path else ""
+    if report_dir is not None:
+        from composer.evaluate import load_report
+        from composer.evaluate_report import card_summary
+
+        notes = card_summary(load_report(report_dir)) + "\n" + notes
     bundle = export_bundle(run_dir, out_dir, tokenizer_path, styles,
                            checkpoint="" if checkpoint == "last" else "best", force=force,
-                           notes=notes, evaluation=evaluation)
+                           notes=notes, evaluation=evaluation, report_dir=report_dir)
     click.echo(f"exported {bundle.name} ({bundle.config['parameters'] / 1e6:.2f}M parameters, "
                f"{len(bundle.styles)} styles) → {out_dir}")
