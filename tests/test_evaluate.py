@@ -274,6 +274,28 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
                  "piano_rolls.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "tokens").exists()
+    _export_with_report(bundle, out, tmp_path)
+
+
+def _export_with_report(bundle: Path, report_dir: Path, tmp_path: Path) -> None:
+    """The report travels into the bundle; a report of other weights is refused."""
+    from composer.bundle import BundleError, export_bundle
+    from composer.evaluate import load_report
+    from composer.evaluate_report import card_summary
+
+    run = bundle.parent / "run"  # where tiny_bundle trained
+    exported = export_bundle(run, tmp_path / "with-report", tokenizer_path=bundle / "tokenizer.json",
+                             notes=card_summary(load_report(report_dir)), report_dir=report_dir)
+    assert (exported.path / "evaluation" / "report.md").is_file()
+    assert (exported.path / "evaluation" / "pitch_classes.png").is_file()
+    card = (exported.path / "MODEL_CARD.md").read_text()
+    assert "## Evaluation" in card and "bits/note" in card
+    report = json.loads((report_dir / "report.json").read_text())
+    report["model"]["sha256"] = "0" * 16
+    (report_dir / "report.json").write_text(json.dumps(report))
+    with pytest.raises(BundleError, match="other weights"):
+        export_bundle(run, tmp_path / "wrong-report", tokenizer_path=bundle / "tokenizer.json",
+                      report_dir=report_dir)
 
 
 def test_bits_per_note_divides_the_unigram_nll_by_the_notes(tmp_path: Path, small_corpus: Path,
