@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.jsonl"
 REPORT = "report.json"
 CACHE = ".cache.jsonl"
+RECORD_KEYS = ("id", "style", "split", "midi")  # what every manifest record must hold
 WORKER_MEMORY_BYTES = 4 * 1024**3  # a worker that needs more is converting something hostile
 
 Progress = Callable[[int, int], None]  # (inputs done, inputs total)
@@ -164,6 +165,9 @@ def build_corpus(config: CorpusConfig, progress: Progress | None = None) -> Corp
     report = _report(records, skipped, listing.ignored, total, reused,
                      time.monotonic() - started, config)
     _write_json(out_dir / REPORT, report)
+    if not records:
+        raise CorpusError(f"none of the {total} inputs could be converted (first: "
+                          f"{skipped[0]['reason'] if skipped else 'no notes'}); see {out_dir / REPORT}")
     return CorpusResult(records=records, report=report)
 
 
@@ -232,9 +236,14 @@ def read_manifest(corpus_dir: Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 raise CorpusError(f"{path}:{number}: not valid JSON; rebuild the corpus") from None
+            if not isinstance(record, dict) or any(
+                    not isinstance(record.get(key), str) or not record[key] for key in RECORD_KEYS):
+                raise CorpusError(f"{path}:{number}: not a piece record (needs text fields "
+                                  f"{', '.join(RECORD_KEYS)}); rebuild the corpus")
+            records.append(record)
     return records
 
 
@@ -250,8 +259,8 @@ def corpus_stats(corpus_dir: Path) -> dict[str, dict[str, float]]:
     for record in read_manifest(corpus_dir):
         row = stats[record["style"]]
         row["pieces"] += 1
-        row["notes"] += record["n_notes"]
-        row["bars"] += record["n_bars"]
+        row["notes"] += _count(record, "n_notes")
+        row["bars"] += _count(record, "n_bars")
         try:
             score = symusic.Score.from_file(str(corpus_dir / record["midi"]))
             row["minutes"] += score_seconds(score) / 60.0
@@ -260,6 +269,11 @@ def corpus_stats(corpus_dir: Path) -> dict[str, dict[str, float]]:
     for row in stats.values():
         row["minutes"] = round(row["minutes"], 1)
     return dict(sorted(stats.items()))
+
+
+def _count(record: dict[str, Any], key: str) -> int:
+    value = record.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, Any]]:

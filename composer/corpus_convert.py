@@ -120,6 +120,9 @@ def convert_input(item: PieceInput, options: ConvertOptions) -> dict[str, Any]:
 
     Never raises for bad music: every ``ComposerError`` becomes a skip reason.
     """
+    if item.problem:
+        return {"skipped": item.problem}
+
     def _timeout() -> ReadTimeoutError:
         return ReadTimeoutError(
             f"{item.label}: conversion took longer than {options.piece_seconds:g} s"

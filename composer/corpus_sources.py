@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from composer.errors import CorpusError
-from composer.midi_io import MUSIC21_FORMATS, SUPPORTED_SUFFIXES, detect_format
+from composer.errors import CorpusError, InputFileError
+from composer.midi_io import MUSIC21_FORMATS, SUPPORTED_SUFFIXES, ReadLimits, detect_format, read_bytes
 
 MUSIC21_SOURCE = "music21"
 
@@ -69,6 +69,7 @@ class PieceInput:
     index: int | None = None  # tune number within an ABC book (0-based)
     text: str | None = field(default=None, repr=False)  # the tune's ABC text, from a book
     digest: str = ""  # sha256 of the content (file bytes or tune text)
+    problem: str | None = None  # why the file cannot even be read (it is reported as skipped)
 
     @property
     def label(self) -> str:
@@ -129,9 +130,15 @@ def _preferred_files(paths: Iterable[Path], listing: SourceListing, root: Path) 
 
 def _inputs_for_file(path: Path, rel: str, style: str, listing: SourceListing) -> None:
     fmt = detect_format(path)
-    data = path.read_bytes()
+    try:
+        data = read_bytes(path, ReadLimits())
+    except InputFileError as exc:  # empty, too big, unreadable: reported with the skipped inputs
+        problem = str(exc).replace(str(path), rel, 1)
+        listing.inputs.append(PieceInput(style, path, rel, fmt, problem=problem))
+        return
     if fmt == "abc":
-        text = data.decode("latin-1") if b"\xff\xfe" not in data[:2] else data.decode("utf-16")
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        text = data.decode("utf-16", errors="replace") if utf16 else data.decode("latin-1")
         tunes = split_abc_book(text)
         if len(tunes) > 1:
             for index, tune in enumerate(tunes):
@@ -200,7 +207,13 @@ def list_folder_inputs(folder: Path, labels: str = "folder") -> SourceListing:
         raise CorpusError(f"{folder}: not a folder (and not the source name '{MUSIC21_SOURCE}')")
     listing = SourceListing()
     csv_labels = None if labels == "folder" else read_label_csv(Path(labels))
-    files = [p for p in folder.rglob("*") if p.is_file()]
+    files = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():  # a pipe, a device, a dangling link: never opened
+            listing.ignored.append({"source": str(path.relative_to(folder)),
+                                    "reason": "not a regular file"})
     music = []
     for path in sorted(files):
         if path.suffix.lower() in SUPPORTED_SUFFIXES:

@@ -9,6 +9,8 @@ Every failure is an ``InputFileError`` that names the file and the reason.
 from __future__ import annotations
 
 import logging
+import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from composer.errors import (
     ReadTimeoutError,
     UnsupportedFormatError,
 )
-from composer.midi_header import read_header, unwrap_riff
+from composer.midi_header import count_dangling_notes, read_header, unwrap_riff
 
 if TYPE_CHECKING:
     import music21
@@ -89,17 +91,20 @@ def read_score(source: str | Path, limits: ReadLimits | None = None) -> symusic.
 
 
 def read_bytes(path: Path, limits: ReadLimits) -> bytes:
-    """The file's bytes, refusing directories, missing files and oversized files."""
+    """The file's bytes, refusing folders, devices, pipes, missing and oversized files."""
     try:
-        if path.is_dir():
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise InputFileError(f"{path}: is a directory, not a file")
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
+        if not stat.S_ISREG(info.st_mode):  # a pipe or device could block or never end
+            raise InputFileError(f"{path}: not a regular file")
+        if info.st_size > limits.max_file_bytes:
             raise LimitExceededError(
-                f"{path}: {size / 1e6:.1f} MB, more than the limit of "
+                f"{path}: {info.st_size / 1e6:.1f} MB, more than the limit of "
                 f"{limits.max_file_bytes / 1e6:.0f} MB"
             )
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file") from None
     except PermissionError:
@@ -108,6 +113,8 @@ def read_bytes(path: Path, limits: ReadLimits) -> bytes:
         raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data:
         raise InputFileError(f"{path}: the file is empty")
+    if len(data) > limits.max_file_bytes:  # it grew while being read
+        raise LimitExceededError(f"{path}: more than the limit of {limits.max_file_bytes / 1e6:.0f} MB")
     return data
 
 
@@ -123,10 +130,21 @@ def score_from_midi_bytes(data: bytes, name: str, limits: ReadLimits | None = No
     try:
         score = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic reports every corruption as a RuntimeError
-        reason = str(exc).replace("MiniMidi: ", "").split("!")[0].strip() or type(exc).__name__
-        raise InputFileError(f"{name}: corrupt MIDI data ({reason})") from None
+        raise InputFileError(f"{name}: corrupt MIDI data ({_symusic_reason(exc)})") from None
     check_score(score, name, limits)
+    dangling = count_dangling_notes(data)
+    if dangling:
+        warnings.warn(f"{name}: {_notes(dangling)} without a note-off left out", stacklevel=2)
     return score
+
+
+def _symusic_reason(exc: BaseException) -> str:
+    reason = str(exc).replace("MiniMidi: ", "").split("!")[0].strip()
+    reason = reason.splitlines()[0][:160] if reason else type(exc).__name__
+    velocity = re.search(r"velocity=(\d+)", reason)
+    if velocity:
+        return f"a note velocity of {velocity.group(1)}; MIDI allows 0-127"
+    return reason
 
 
 def parse_note_text(text: str, limits: ReadLimits | None = None) -> music21.stream.Stream:
@@ -246,8 +264,12 @@ def _repair_zero_length_notes(score: symusic.Score, name: str) -> None:
                 fixed += 1
     if fixed:
         warnings.warn(
-            f"{name}: {fixed} zero-length notes lengthened to a 64th note", stacklevel=3
+            f"{name}: {_notes(fixed, 'zero-length note')} lengthened to a 64th note", stacklevel=3
         )
+
+
+def _notes(count: int, what: str = "note") -> str:
+    return f"{count} {what}" + ("" if count == 1 else "s")
 
 
 def _first_line(exc: BaseException) -> str:

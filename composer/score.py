@@ -142,9 +142,13 @@ def score_file(in_path: str | Path, out_path: str | Path, *, title: str | None =
     style and seed from the provenance.
     """
     from composer.midi_io import MIDI_SUFFIXES, ReadLimits, read_bytes, read_score
+    from composer.score_plan import check_notation_size
 
     in_path = Path(in_path)
+    config = config or ScoreConfig()
+    config.check()
     score = read_score(in_path)
+    check_notation_size(score, config, str(in_path))
     text = MidiText()
     if in_path.suffix.lower() in MIDI_SUFFIXES:
         text = read_midi_text(read_bytes(in_path, ReadLimits()))

@@ -29,6 +29,10 @@ class ScoreConfig:
     paper: str = "a4"  # "a4" or "letter", for PDF/SVG/PNG pages
     staff_size: int = 70  # staff height in percent of verovio's 7.2 mm: 70 makes 5 mm staves
     png_dpi: int = 150  # resolution of PNG pages
+    max_notes: int = 20_000  # bigger scores are refused: engraving takes about 1 ms a note,
+    #   and a quartet movement has ~10k notes
+    max_bars: int = 2_000  # longer scores are refused (a long symphony movement has ~600)
+    max_parts: int = 64  # pitched tracks; more are refused (an orchestra has ~30)
 
     def check(self) -> None:
         """Raise ConfigError for values that cannot work."""
@@ -46,5 +50,7 @@ class ScoreConfig:
             raise ConfigError(f"PNG resolution {self.png_dpi} dpi: use 30 to 1200")
         if not 1 <= self.max_voices <= 4:
             raise ConfigError(f"max_voices {self.max_voices}: use 1 to 4")
+        if min(self.max_notes, self.max_bars, self.max_parts) < 1:
+            raise ConfigError("max_notes, max_bars and max_parts must be at least 1")
         if not 0 <= self.split_pitch <= 127:
             raise ConfigError(f"split pitch {self.split_pitch}: use a MIDI pitch 0-127")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from composer.errors import NoPitchedNotesError
+from composer.errors import LimitExceededError, NoPitchedNotesError
+from composer.music_facts import count_bars
 from composer.score_config import ScoreConfig
 from composer.score_layout import Bar, Grid, Q, bar_index, choose_grid, make_bars, min_step, snap
 from composer.score_parts import (
@@ -59,9 +60,23 @@ class NotationPlan:
     shortened: int = 0  # notes shortened to fit the voices of a staff
 
 
+def check_notation_size(score: symusic.Score, config: ScoreConfig, name: str = "the score") -> None:
+    """Refuse a score too big to write as sheet music (``LimitExceededError`` naming ``name``)."""
+    tracks = [t for t in score.tracks if not t.is_drum and t.note_num() > 0]
+    notes = sum(t.note_num() for t in tracks)
+    for what, count, limit, advice in (
+            ("parts", len(tracks), config.max_parts, "merge or drop some"),
+            ("notes", notes, config.max_notes, "write a shorter excerpt"),
+            ("bars", count_bars(score), config.max_bars, "write a shorter excerpt")):
+        if count > limit:
+            raise LimitExceededError(f"{name}: {count} {what}, too many for sheet music "
+                                     f"(the limit is {limit}); {advice}")
+
+
 def plan_notation(score: symusic.Score, config: ScoreConfig | None = None) -> NotationPlan:
     """Quantize a score and decide its bars, keys, tempo marks, parts, staves and voices."""
     config = config or ScoreConfig()
+    check_notation_size(score, config)
     tpq = score.tpq
     tracks = [t for t in score.tracks if not t.is_drum and t.note_num() > 0]
     drums = sum(1 for t in score.tracks if t.is_drum and t.note_num() > 0)

@@ -6,6 +6,7 @@ multi-page PDF. No external program is run.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import logging
@@ -50,7 +51,12 @@ def musicxml_bytes(stream: music21.stream.Score, title: str | None = None,
     from music21.musicxml.m21ToXml import ScoreExporter
 
     exporter = ScoreExporter(stream, makeNotation=False)
-    root = exporter.parse()
+    chatter = io.StringIO()  # music21 writes its warnings to stderr; library code never prints
+    with contextlib.redirect_stderr(chatter):
+        root = exporter.parse()
+    for line in chatter.getvalue().splitlines():
+        if line.strip():
+            log.debug("music21: %s", line.strip())
     identification = root.find("identification")
     if identification is not None:
         for creator in identification.findall("creator"):

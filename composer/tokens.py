@@ -26,6 +26,8 @@ import multiprocessing
 import os
 import random
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,13 +68,28 @@ def _init_trained(path: str) -> None:
     _WORKER["tokenizer"] = load_tokenizer(Path(path))
 
 
-def _read_score(path: Path) -> Any:
-    import symusic
+def _read_midi(path: Path, sha256: str | None = None) -> bytes:
+    """A corpus piece's bytes; ``sha256`` (from the manifest) must match when given."""
+    from composer.midi_io import ReadLimits, read_bytes
 
-    try:
-        return symusic.Score(str(path))
-    except Exception as exc:  # corpus files were checked when built; this is damage since
-        raise CorpusError(f"{path}: cannot be read ({exc}); rebuild the corpus") from None
+    data = read_bytes(path, ReadLimits())
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise CorpusError(f"{path}: changed since the corpus was built (sha256 differs); "
+                          "rebuild the corpus")
+    return data
+
+
+def _read_score(path: Path, data: bytes | None = None) -> Any:
+    """A corpus piece, read with the same limits and checks as any user's file.
+
+    Corpus files were checked when the corpus was built; one that fails now was damaged
+    or replaced since.
+    """
+    from composer.midi_io import score_from_midi_bytes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # repairs of a damaged file; the file is reported anyway
+        return score_from_midi_bytes(_read_midi(path) if data is None else data, str(path))
 
 
 def _base_job(path: str) -> tuple[np.ndarray | None, int, str | None]:
@@ -195,28 +212,33 @@ class _PieceJob:
     style: str
     transpositions: tuple[int, ...]
     cache: str | None  # cache file to read or write, None for no cache
+    sha256: str | None = None  # the file's hash in the manifest
 
 
 def _cache_key(tok: Tokenizer, record: dict[str, Any], transpositions: tuple[int, ...]) -> str:
-    text = f"{SHARD_VERSION}:{tok.sha256}:{record['sha256']}:{record['style']}:{transpositions}"
+    text = f"{SHARD_VERSION}:{tok.sha256}:{record.get('sha256')}:{record['style']}:{transpositions}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _piece_job(job: _PieceJob) -> tuple[list[tuple[int, np.ndarray]], str | None, bool]:
     """([(transpose, ids)], None, from_cache) or ([], reason, False)."""
     tok: Tokenizer = _WORKER["tokenizer"]
-    if job.cache and os.path.exists(job.cache):
-        try:
-            with np.load(job.cache) as data:
-                ids, shifts, lengths = data["ids"], data["transpose"], data["lengths"]
-            parts = np.split(ids, np.cumsum(lengths)[:-1])
-            return list(zip(shifts.tolist(), parts, strict=True)), None, True
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged cache entry is recomputed
     try:
-        base = tok.encode_base(_read_score(Path(job.midi)))
+        data = _read_midi(Path(job.midi), job.sha256)
     except ComposerError as exc:
         return [], f"{exc}", False
+    if job.cache and os.path.exists(job.cache):
+        try:
+            with np.load(job.cache) as cached:
+                ids, shifts, lengths = cached["ids"], cached["transpose"], cached["lengths"]
+            parts = np.split(ids, np.cumsum(lengths)[:-1])
+            return list(zip(shifts.tolist(), parts, strict=True)), None, True
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache entry is recomputed
+    try:
+        base = tok.encode_base(_read_score(Path(job.midi), data))
+    except ComposerError as exc:
+        return [], f"{exc}" if str(job.midi) in str(exc) else f"{Path(job.midi).name}: {exc}", False
     shifted = [(k, tok.transpose_base(base, k)) for k in job.transpositions]
     kept = [(k, b) for k, b in shifted if b is not None]
     head, tail = np.array([tok.style_id(job.style)]), np.array([tok.eos_id])
@@ -288,6 +310,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
     if 0 not in config.transpositions:
         raise ConfigError(f"transpositions {list(config.transpositions)} must include 0")
     records = [r for r in read_manifest(config.corpus_dir) if r.get("split") in SPLITS]
+    if not records:
+        raise CorpusError(f"{config.corpus_dir}: the manifest lists no pieces in {', '.join(SPLITS)}")
     unknown = sorted({r["style"] for r in records} - set(tok.styles))
     if unknown:
         raise ConfigError(f"styles {', '.join(unknown)} are not in the tokenizer "
@@ -303,7 +327,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
         cache = cache_dir / key[:2] / f"{key}.npz"
         if not config.use_cache:
             cache.unlink(missing_ok=True)
-        jobs.append(_PieceJob(str(config.corpus_dir / r["midi"]), r["style"], shifts, str(cache)))
+        sha = r.get("sha256") if isinstance(r.get("sha256"), str) else None
+        jobs.append(_PieceJob(str(config.corpus_dir / r["midi"]), r["style"], shifts, str(cache), sha))
     writer = _ShardWriter(config.out_dir)
     skipped: list[dict[str, str]] = []
     reused = 0
@@ -318,6 +343,9 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
                 reused += cached
             if progress:
                 progress(done, len(jobs))
+        if len(skipped) == len(records):
+            raise CorpusError(f"{config.corpus_dir}: none of the {len(records)} pieces could be "
+                              f"tokenized (first: {skipped[0]['reason']})")
         meta = {
             "vocab_size": tok.vocab_size,
             "pad_id": tok.pad_id,
@@ -335,7 +363,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
         raise
     _prune_cache(cache_dir, set(keys))
     for entry in skipped:
-        log.warning("skipped %s: %s", entry["id"], entry["reason"])
+        log.info("skipped %s: %s", entry["id"], entry["reason"])  # the result lists them too
     return TokenizeResult(meta=meta, skipped=skipped, reused=reused,
                           seconds=time.monotonic() - started)
 

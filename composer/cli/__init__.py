@@ -50,15 +50,19 @@ class ComposerGroup(click.Group):
     """Turns every ``ComposerError`` into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        warnings.showwarning = _one_line_warning
-        try:
-            return super().invoke(ctx)
-        except ComposerError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            try:
+                return super().invoke(ctx)
+            except ComposerError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(2)
+            except MemoryError:
+                click.echo("error: out of memory (the input is too big for this machine)", err=True)
+                sys.exit(2)
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                sys.exit(130)
 
 
 @click.group(cls=ComposerGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

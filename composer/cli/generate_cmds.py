@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,9 @@ def continue_(
 
     targets = _check_outputs(out, score_path, num, force)
     if not is_note_text(prompt):
-        read_score(Path(prompt))  # a bad prompt fails before the model loads
+        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
+            warnings.simplefilter("ignore")
+            read_score(Path(prompt))  # a bad prompt fails before the model loads
     composer = Composer.load(model)
     pieces = composer.continue_(
         prompt,
