@@ -100,6 +100,25 @@ def copy_checkpoint(source: Path, target: Path) -> None:
         raise
 
 
+def recover_checkpoints(folder: Path) -> None:
+    """Tidy what a process killed while writing checkpoints leaves behind.
+
+    Half-written ``.tmp-*`` folders are removed; a ``best`` caught between its old and
+    new copy (only ``best.old`` left) is put back.
+    """
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for old in folder.glob("*.old"):
+        current = old.with_name(old.name[: -len(".old")])
+        if current.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, current)
+            log.warning("restored %s from the copy an interrupted run left", current)
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     """Step checkpoints in ``folder``, oldest first."""
     if not folder.is_dir():

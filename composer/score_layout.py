@@ -135,6 +135,10 @@ def is_compound(numerator: int, denominator: int) -> bool:
     return numerator % 3 == 0 and numerator > 3 and denominator >= 4
 
 
+METER_GRID = Fraction(1, 16)  # quarter notes: meter changes fall on 64th notes
+MAX_DENOMINATOR = 64
+
+
 def bar_length(numerator: int, denominator: int) -> Q:
     return Fraction(4 * numerator, denominator)
 
@@ -152,12 +156,15 @@ def make_bars(meters: Sequence[tuple[Q, int, int]], end: Q) -> list[Bar]:
     """Bars from ``(offset, numerator, denominator)`` changes, covering ``[0, end)``.
 
     4/4 holds until the first change. A change that falls inside a bar ends that bar
-    early; the short bar gets a time signature of its own, so every bar is full.
+    early; the short bar gets a time signature of its own, so every bar is full. Changes
+    move to the nearest 64th note (a short bar must be notatable), and meters with a
+    denominator above 64 are ignored.
     """
     changes: dict[Q, tuple[int, int]] = {}
     for offset, num, den in sorted(meters, key=lambda m: m[0]):
-        if num >= 1 and den >= 1 and den & (den - 1) == 0:
-            changes[max(Fraction(0), Fraction(offset))] = (num, den)
+        if num >= 1 and 1 <= den <= MAX_DENOMINATOR and den & (den - 1) == 0:
+            at = Fraction(round(Fraction(offset) / METER_GRID)) * METER_GRID
+            changes[max(Fraction(0), at)] = (num, den)
     points = sorted(changes)
     meter = changes.get(Fraction(0), (4, 4))
     bars: list[Bar] = []

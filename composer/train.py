@@ -26,11 +26,13 @@ from composer.checkpoint import (
     copy_checkpoint,
     load_checkpoint,
     newest_valid_checkpoint,
+    recover_checkpoints,
     save_checkpoint,
 )
 from composer.data import IGNORE_INDEX, BatchSpec, TokenData, eval_windows, load_token_data, sample_batch
 from composer.errors import ConfigError
 from composer.model import ModelConfig, MusicTransformer
+from composer.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +252,9 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
     optimizer_state = None
     start_step = 0
     best_val = float("inf")
+    if dist_info.is_main:
+        recover_checkpoints(ckpt_dir)
+    _barrier(dist_info)
     if resume:
         latest = newest_valid_checkpoint(ckpt_dir)
         if latest is None:
@@ -284,6 +289,8 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
     metrics_path = run_dir / "metrics.jsonl"
     if dist_info.is_main and not resume and metrics_path.exists():
         metrics_path.unlink()
+    if dist_info.is_main and resume:
+        _truncate_metrics(metrics_path, start_step)
     saved_config = {"train": config.to_dict(), "tokens": {
         "dir_name": tokens_dir.name, "meta": data.meta}}
 
@@ -343,8 +350,24 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
                "parameters": model.num_parameters(), "world_size": dist_info.world,
                "device": str(device), "dtype": config.dtype}
     if dist_info.is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     return summary
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines of steps after ``step`` (work an interrupted run did after its last
+    checkpoint, which the resumed run does again) and a line cut short by the interruption."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int) and entry["step"] <= step:
+            kept.append(line + "\n")
+    write_atomic(path, "".join(kept).encode("utf-8"))
 
 
 def _global_mean(value: torch.Tensor, dist_info: Distributed) -> float:
