@@ -9,7 +9,7 @@ from test_train import tiny_config
 from tokens_fixture import write_token_shards
 
 from composer.bundle import BundleError, export_bundle, load_bundle
-from composer.checkpoint import load_checkpoint
+from composer.checkpoint import load_checkpoint, sha256_file
 from composer.errors import OutputError
 from composer.model import MusicTransformer
 from composer.train import train
@@ -81,3 +81,27 @@ def test_export_with_evaluation_and_notes(trained_run: Path, tmp_path: Path) -> 
     assert set(bundle.config["evaluation"]["val_loss_by_style"]) == {"bach", "irish"}
     assert "val_loss" in bundle.styles["bach"]
     assert "What it sounds like" in (bundle.path / "MODEL_CARD.md").read_text()
+
+
+def test_a_pickle_with_a_matching_checksum_is_still_refused(trained_run: Path, tmp_path: Path) -> None:
+    bundle = export_bundle(trained_run, tmp_path / "p")
+    weights = bundle.path / "model.safetensors"
+    torch.save({"weights": torch.zeros(2)}, weights)  # a pickle in the weights' place ...
+    config = json.loads((bundle.path / "config.json").read_text())
+    config["files"]["model.safetensors"] = sha256_file(weights)  # ... with its checksum updated
+    (bundle.path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(bundle.path)
+
+
+def test_nothing_is_ever_unpickled() -> None:
+    """No ``weights_only=False`` anywhere, and every ``torch.load`` says ``weights_only=True``."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    for path in [*(root / "composer").rglob("*.py"), *(root / "benchmarks").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert "weights_only=False" not in text, path
+        assert "pickle.load" not in text, path
+        for call in re.findall(r"torch\.load\(([^)]*)\)", text):
+            assert "weights_only=True" in call, (path, call)

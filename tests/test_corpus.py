@@ -201,3 +201,23 @@ def test_stats(small_music21_corpus: Path) -> None:
 def test_style_names() -> None:
     assert style_name("Johann Sebastian Bach") == "johann_sebastian_bach"
     assert style_name("  ") == "unknown"
+
+
+def test_a_tenth_broken_loses_no_good_piece(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    good = {}
+    for number in range(18):
+        style = ("waltz", "march")[number % 2]
+        (source / style).mkdir(parents=True, exist_ok=True)
+        name = f"{style}/tune{number:02d}.mid"
+        (source / name).write_bytes(midi_file([60 + number % 12, 62 + number, 64, 55 + number]))
+        good[name] = f"{style}-tune{number:02d}"
+    (source / "waltz" / "cut.mid").write_bytes(midi_file()[:40])
+    (source / "march" / "noise.mid").write_bytes(bytes(range(256)))
+    for attempt in ("first", "again"):  # the re-run takes its results from the cache
+        result = build_corpus(CorpusConfig(out_dir=tmp_path / "out", sources=[str(source)], workers=2))
+        assert sorted(r["id"] for r in result.records) == sorted(good.values()), attempt
+        assert sorted(s["source"] for s in result.report["skipped"]) == ["march/noise.mid", "waltz/cut.mid"]
+        assert all(s["reason"].startswith(s["source"]) for s in result.report["skipped"])
+        assert result.report["skipped_fraction"] == 0.1
+    assert result.report["reused_from_cache"] == 20

@@ -99,3 +99,21 @@ def test_sigkill_and_resume_five_times(tmp_path: Path) -> None:
 def _curve(metrics: Path) -> list[tuple[int, float | None, float | None]]:
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     return [(r["step"], r.get("loss"), r.get("val_loss")) for r in rows]
+
+
+def test_leftovers_of_a_killed_run_are_tidied_on_resume(tmp_path: Path) -> None:
+    tokens = write_token_shards(tmp_path / "tok")
+    run = tmp_path / "run"
+    train(tokens, run, tiny_config(max_steps=8, eval_every=4))
+    checkpoints = run / "checkpoints"
+    os.replace(checkpoints / "best", checkpoints / "best.old")  # killed inside copy_checkpoint
+    (checkpoints / ".tmp-killed").mkdir()  # killed inside save_checkpoint
+    (checkpoints / ".tmp-killed" / "model.safetensors").write_bytes(b"half a file")
+    with (run / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 9, "loss": 1.5}\n{"step": 10, "lo')  # steps after the checkpoint, torn
+    train(tokens, run, tiny_config(max_steps=12, eval_every=4), resume=True)
+    assert (checkpoints / "best").is_dir() and not (checkpoints / "best.old").exists()
+    assert not list(checkpoints.glob(".tmp-*"))
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == sorted(set(steps)) and steps[-1] == 12
