@@ -6,12 +6,14 @@
 Valid MIDI files (built in code, plus up to 200 from ``--seeds``) are mutated at random:
 bits flipped, bytes set to boundary values, inserted, deleted, cut off, spliced from
 another file, runs repeated; half of them then get chunk lengths that agree with their
-bytes, so the mutations reach the event parser. Each input goes to ``score_from_midi_bytes`` (the header
-checks, RIFF unwrapping, symusic, the limits and repairs); every ``--score-every``-th one
-that reads is also written as MusicXML (``score_to_musicxml``). Only ``ComposerError`` may
-come out. Anything else, an input slower than ``--timeout`` seconds, or running out of the
-``--memory-gb`` address space is a crash: the input is saved to ``--crashes`` with its
-traceback. Seeded, so a run can be repeated. The last line is JSON:
+bytes, so that the mutations reach the event parser. Each input goes to
+``score_from_midi_bytes`` (the header checks, RIFF unwrapping, symusic, the limits and
+repairs); every ``--score-every``-th one that reads is also written as MusicXML
+(``score_to_musicxml``). Every ``--abc-every``-th input is a mutated ABC tune instead,
+read with music21 under the reader's own time limit (30 s). Only ``ComposerError`` may
+come out. Anything else, an input taking more than ``--timeout`` CPU seconds, or running
+out of the ``--memory-gb`` address space is a crash: the input is saved to ``--crashes``
+with its traceback. Seeded, so a run can be repeated. The last line is JSON:
 ``{"inputs": N, "crashes": C, "minutes": M, ...}``.
 """
 
@@ -86,6 +88,30 @@ def built_in_seeds() -> list[bytes]:
     ]
 
 
+ABC_SEEDS = (
+    "X:1\nT:Reel\nM:4/4\nL:1/8\nK:D\n|:DFAF dFAF|GBdB AFEF|(3DEF GA B2 AG|1 FDEC D4:|2 FDEC D2z2|]\n",
+    "X:2\nT:Air\nM:3/4\nL:1/4\nQ:1/4=90\nK:Gm\nG>A B|c2 d-|d [GBd] ^F|G3|]\n",
+    "X:3\nT:Two voices\nM:6/8\nL:1/8\nK:F\nV:1\nc2A F2A|c3 f3|\nV:2 clef=bass\nF,3 C,3|F,6|]\n",
+)
+ABC_TOKENS = ("|:", ":|", "[1", "[2", "(3", "(7:3:2", "z", "z99", "^", "_", "=", "/", "//", "2", "99999",
+              ">", "<", "-", "[CEG]", "\nM:0/4\n", "\nL:1/999999\n", "\nL:0/0\n", "\nK:Hp\n",
+              "\nV:2\n", "!trill!", "{g}", '"C"', "\nQ:1/4=0\n", "\nM:99999/1\n", "&", "y", "~")
+
+
+def mutate_abc(text: bytes, rng: random.Random) -> bytes:
+    """Byte mutations, or ABC tokens (meters, lengths, tuplets, voices) put in anywhere."""
+    if rng.random() < 0.5:
+        return mutate(text, [text], rng)
+    out = text.decode("latin-1")
+    for _ in range(rng.randint(1, 6)):
+        at = rng.randrange(len(out) + 1)
+        if rng.random() < 0.7:
+            out = out[:at] + rng.choice(ABC_TOKENS) + out[at:]
+        else:
+            out = out[:at] + out[at + rng.randint(1, 6):]
+    return out.encode("latin-1", errors="replace")
+
+
 def folder_seeds(folder: Path, limit: int = MAX_SEED_FILES) -> list[bytes]:
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi", ".rmi"))
     picked = random.Random(0).sample(paths, min(limit, len(paths)))
@@ -153,18 +179,22 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise Hang
 
 
-def run_one(data: bytes, score_it: bool, timeout: float) -> str:
+def run_one(data: bytes, score_it: bool, timeout: float, abc: bool = False) -> str:
     """``"read"``, ``"refused"`` or ``"scored"``; raises anything that is a crash."""
     from composer.errors import ComposerError
-    from composer.midi_io import score_from_midi_bytes
+    from composer.midi_io import ReadLimits, parse_music21, score_from_midi_bytes, score_from_stream
     from composer.score import score_to_musicxml
 
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    signal.setitimer(signal.ITIMER_PROF, timeout)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                score = score_from_midi_bytes(data, "fuzz.mid")
+                if abc:  # with read_score's own time limit, which refuses what music21 hangs on
+                    stream = parse_music21(data.decode("latin-1"), "abc", "fuzz.abc", ReadLimits())
+                    score = score_from_stream(stream, "fuzz.abc")
+                else:
+                    score = score_from_midi_bytes(data, "fuzz.mid")
             except ComposerError as exc:
                 if not str(exc) or "\n" in str(exc):
                     raise AssertionError(f"error message not one line: {exc!r}") from None
@@ -177,14 +207,14 @@ def run_one(data: bytes, score_it: bool, timeout: float) -> str:
                 return "refused"
             return "scored"
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-def save_crash(folder: Path, data: bytes, exc: BaseException) -> str:
+def save_crash(folder: Path, data: bytes, exc: BaseException, suffix: str = ".mid") -> str:
     """Save the input and its traceback; the crash's signature (type and innermost frame)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(data).hexdigest()[:16]
-    (folder / f"{name}.mid").write_bytes(data)
+    (folder / f"{name}{suffix}").write_bytes(data)
     text = "".join(traceback.format_exception(exc)) if not isinstance(exc, Hang) else "hang\n"
     (folder / f"{name}.txt").write_text(text, encoding="utf-8")
     frames = traceback.extract_tb(exc.__traceback__)
@@ -201,7 +231,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="folder for crashing inputs and their tracebacks")
     parser.add_argument("--score-every", type=int, default=50,
                         help="write every N-th readable input as MusicXML; 0 never")
-    parser.add_argument("--timeout", type=float, default=20.0, help="seconds before an input is a hang")
+    parser.add_argument("--abc-every", type=int, default=10,
+                        help="make every N-th input a mutated ABC tune instead of MIDI; 0 never")
+    parser.add_argument("--timeout", type=float, default=40.0,
+                        help="CPU seconds before an input is a hang (CPU time: fair on a busy machine)")
     parser.add_argument("--memory-gb", type=float, default=2.0, help="address-space limit")
     args = parser.parse_args(argv)
 
@@ -211,23 +244,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import composer.score  # noqa: F401  (imported before the clock and the memory limit start)
 
     _limit_memory(args.memory_gb)
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGPROF, _on_alarm)
     rng = random.Random(args.seed)
-    counts = {"read": 0, "refused": 0, "scored": 0}
+    counts = {"read": 0, "refused": 0, "scored": 0, "abc": 0}
     crashes: dict[str, int] = {}
     inputs = 0
     readable = 0
     started = time.monotonic()
     deadline = started + args.minutes * 60
     next_report = started + 30
+    abc_seeds = [text.encode("latin-1") for text in ABC_SEEDS]
     while time.monotonic() < deadline:
-        data = mutate(rng.choice(seeds), seeds, rng)
+        abc = args.abc_every > 0 and inputs % args.abc_every == args.abc_every - 1
+        data = mutate_abc(rng.choice(abc_seeds), rng) if abc else mutate(rng.choice(seeds), seeds, rng)
         inputs += 1
+        counts["abc"] += abc
         score_it = args.score_every > 0 and readable % args.score_every == args.score_every - 1
         try:
-            outcome = run_one(data, score_it, args.timeout)
+            outcome = run_one(data, score_it, args.timeout, abc)
         except (Exception, Hang) as exc:
-            signature = save_crash(args.crashes, data, exc)
+            signature = save_crash(args.crashes, data, exc, ".abc" if abc else ".mid")
             crashes[signature] = crashes.get(signature, 0) + 1
             if crashes[signature] == 1:
                 print(f"crash: {signature} (saved in {args.crashes})", file=sys.stderr, flush=True)

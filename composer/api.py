@@ -228,6 +228,9 @@ class Composer:
             self._check(settings, bars)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(prompt, prompt_bars)
+        if prepared.meter and f"TimeSig_{prepared.meter}" not in self.tokenizer.grammar.base_vocab:
+            raise InputFileError(f"{prepared.name}: its time signature {prepared.meter} is not in this "
+                                 "model's vocabulary")
         # the model hears the prompt on the style's instrument (a fiddle tune typed as piano
         # notes would otherwise be out of its experience); the output keeps the prompt's own
         seen, back = _as_style_instruments(prepared.score, settings.instruments)

@@ -8,11 +8,15 @@ Every failure is an ``InputFileError`` that names the file and the reason.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import stat
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +58,18 @@ class ReadLimits:
     max_seconds: float = 3 * 3600.0  # total duration after applying the tempo map
     min_qpm: float = 5.0  # tempo range, quarter notes per minute
     max_qpm: float = 1000.0
-    parse_seconds: float | None = 120.0  # wall-clock limit on music21 parsing
+    parse_seconds: float | None = 30.0  # wall-clock limit on reading notation with music21 ...
+    parse_seconds_per_mb: float = 30.0  # ... plus this much per MB of file
+
+
+MAX_METER_BEATS = 64  # music21 needs seconds to build a 128-beat meter, minutes for 1000
+MAX_UNPACKED_BYTES = 128 * 1024 * 1024  # an MXL archive that unpacks to more is refused
+MAX_NOTE_QUARTERS = 64  # music21 builds a meter as long as an ABC note that fills its bar
+_METERS = {  # where each notation writes a meter's beats (the numerator)
+    "abc": re.compile(rb"(?:^|[\n\r\[])[ \t]*M:[ \t]*([^/\n\r\]]*)/"),
+    "musicxml": re.compile(rb"<beats\b[^>]*>([^<]*)</beats>"),
+    "humdrum": re.compile(rb"\*M([0-9+]+)/"),
+}
 
 
 def is_note_text(source: str | Path) -> bool:
@@ -86,8 +101,16 @@ def read_score(source: str | Path, limits: ReadLimits | None = None) -> symusic.
     data = read_bytes(path, limits)
     if fmt == "midi":
         return score_from_midi_bytes(data, str(path), limits)
-    stream = parse_music21(path, fmt, str(path), limits)
-    return score_from_stream(stream, str(path), limits)
+    seconds = None
+    if limits.parse_seconds is not None:
+        seconds = limits.parse_seconds + limits.parse_seconds_per_mb * len(data) / 1e6
+
+    def _timeout() -> ReadTimeoutError:
+        return ReadTimeoutError(f"{path}: reading took longer than {seconds:.0f} s")
+
+    with time_limit(seconds, _timeout):  # music21 can hang on hostile notation
+        stream = parse_music21(path, fmt, str(path), replace(limits, parse_seconds=None))
+        return score_from_stream(stream, str(path), limits)
 
 
 def read_bytes(path: Path, limits: ReadLimits) -> bytes:
@@ -156,7 +179,8 @@ def parse_note_text(text: str, limits: ReadLimits | None = None) -> music21.stre
     if not body:
         raise InputFileError("note text: no notes after 'tinynotation:'")
     try:
-        with time_limit(limits.parse_seconds, lambda: ReadTimeoutError("note text: parse timed out")):
+        with time_limit(limits.parse_seconds, lambda: ReadTimeoutError("note text: parse timed out")), \
+                _music21_chatter_logged():
             return music21.converter.parse(body, format="tinyNotation")
     except (InputFileError, MemoryError):
         raise
@@ -175,12 +199,14 @@ def parse_music21(
     import music21
 
     limits = limits or ReadLimits()
+    raw = read_bytes(source, limits) if isinstance(source, Path) else source.encode("utf-8", "replace")
+    check_notation(raw, fmt, name, limits)
 
     def _timeout() -> ReadTimeoutError:
         return ReadTimeoutError(f"{name}: parsing took longer than {limits.parse_seconds:g} s")
 
     try:
-        with time_limit(limits.parse_seconds, _timeout):
+        with time_limit(limits.parse_seconds, _timeout), _music21_chatter_logged():
             if isinstance(source, Path):
                 stream = music21.converter.parseFile(source, format=fmt, forceSource=True)
             else:
@@ -197,6 +223,85 @@ def parse_music21(
             warnings.warn(f"{name}: holds {len(scores)} pieces; using the first", stacklevel=2)
         stream = scores[0]
     return stream
+
+
+def check_notation(data: bytes, fmt: str, name: str, limits: ReadLimits | None = None) -> None:
+    """Refuse notation that would make music21 hang or fill memory, before it parses it:
+    meters of more than ``MAX_METER_BEATS`` beats, MXL archives that unpack too big."""
+    limits = limits or ReadLimits()
+    if data.startswith(b"PK\x03\x04"):
+        data = _unpack_mxl(data, name)
+    pattern = _METERS.get(fmt)
+    if pattern is None:
+        return
+    for match in pattern.finditer(data):
+        numbers = re.findall(rb"\d+", match.group(1))
+        if fmt == "abc":  # music21 reads the digits of an ABC meter as one number: 2+3+2 is 232
+            numbers = [b"".join(numbers)]
+        beats = sum(int(n) if len(n) < 10 else 10**9 for n in numbers)
+        if beats > MAX_METER_BEATS:
+            shown = match.group(1).decode("latin-1").strip()[:20]
+            raise InputFileError(f"{name}: a time signature of {shown} beats; at most "
+                                 f"{MAX_METER_BEATS} are read")
+    if fmt == "abc":
+        _check_abc_lengths(data, name)
+
+
+def _check_abc_lengths(data: bytes, name: str) -> None:
+    """Refuse ABC notes longer than ``MAX_NOTE_QUARTERS`` (``B99999``): music21 would make
+    a bar, and a meter, as long as the note."""
+    unit = Fraction(1, 8)  # of a whole note: ABC's default, until an L: field says otherwise
+    for line in data.splitlines():
+        field = _ABC_FIELD.match(line)
+        if field:
+            if field.group(1) == b"X":
+                unit = Fraction(1, 8)
+            elif field.group(1) == b"L":
+                unit = _abc_unit(field.group(2)) or unit
+            continue
+        inline = [_abc_unit(u) for u in _ABC_INLINE_UNIT.findall(line)]
+        here = min([unit, *(u for u in inline if u)])
+        for digits in _ABC_NOTE_LENGTH.findall(_ABC_NOT_NOTES.sub(b"", line)):
+            quarters = (int(digits) if len(digits) < 10 else 10**9) * here * 4
+            if quarters > MAX_NOTE_QUARTERS:
+                raise InputFileError(f"{name}: a note of {float(quarters):g} quarter notes; at "
+                                     f"most {MAX_NOTE_QUARTERS} are read")
+        if inline:
+            unit = inline[-1] or unit
+
+
+def _abc_unit(text: bytes) -> Fraction | None:
+    match = re.match(rb"\s*(\d{1,6})\s*/\s*(\d{1,6})", text)
+    if not match or int(match.group(2)) == 0:
+        return None
+    return Fraction(int(match.group(1)), int(match.group(2)))
+
+
+_ABC_FIELD = re.compile(rb"^[ \t]*([A-Za-z]):(.*)$")
+_ABC_INLINE_UNIT = re.compile(rb"\[L:([^\]]*)\]")
+_ABC_NOT_NOTES = re.compile(rb"\"[^\"]*\"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*")  # chords, decorations...
+_ABC_NOTE_LENGTH = re.compile(rb"[A-Ga-gzx][,']*(\d+)")
+
+
+def _unpack_mxl(data: bytes, name: str) -> bytes:
+    """The XML documents of an MXL archive, read no further than ``MAX_UNPACKED_BYTES``."""
+    import zipfile
+
+    out = bytearray()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.filename.startswith("META-INF") or info.is_dir():
+                    continue
+                with archive.open(info) as member:
+                    out += member.read(MAX_UNPACKED_BYTES + 1 - len(out))
+                if len(out) > MAX_UNPACKED_BYTES:
+                    raise LimitExceededError(f"{name}: unpacks to more than "
+                                             f"{MAX_UNPACKED_BYTES / 1e6:.0f} MB")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError,
+            ValueError) as exc:
+        raise InputFileError(f"{name}: corrupt MXL archive ({_first_line(exc)})") from None
+    return bytes(out)
 
 
 def score_from_stream(
@@ -266,6 +371,19 @@ def _repair_zero_length_notes(score: symusic.Score, name: str) -> None:
         warnings.warn(
             f"{name}: {_notes(fixed, 'zero-length note')} lengthened to a 64th note", stacklevel=3
         )
+
+
+@contextlib.contextmanager
+def _music21_chatter_logged() -> Iterator[None]:
+    """music21 writes its warnings to stderr; library code never prints, so they are logged."""
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(chatter):
+            yield
+    finally:
+        for line in chatter.getvalue().splitlines():
+            if line.strip():
+                log.debug("music21: %s", line.strip())
 
 
 def _notes(count: int, what: str = "note") -> str:

@@ -33,6 +33,8 @@ class ScoreConfig:
     #   and a quartet movement has ~10k notes
     max_bars: int = 2_000  # longer scores are refused (a long symphony movement has ~600)
     max_parts: int = 64  # pitched tracks; more are refused (an orchestra has ~30)
+    max_measures: int = 4_000  # bars × parts; more are refused: MusicXML takes ~2 ms a
+    #   measure and PDF pages about 4 times that (a 300-bar quartet movement has 1,200)
 
     def check(self) -> None:
         """Raise ConfigError for values that cannot work."""
@@ -50,7 +52,7 @@ class ScoreConfig:
             raise ConfigError(f"PNG resolution {self.png_dpi} dpi: use 30 to 1200")
         if not 1 <= self.max_voices <= 4:
             raise ConfigError(f"max_voices {self.max_voices}: use 1 to 4")
-        if min(self.max_notes, self.max_bars, self.max_parts) < 1:
-            raise ConfigError("max_notes, max_bars and max_parts must be at least 1")
+        if min(self.max_notes, self.max_bars, self.max_parts, self.max_measures) < 1:
+            raise ConfigError("max_notes, max_bars, max_parts and max_measures must be at least 1")
         if not 0 <= self.split_pitch <= 127:
             raise ConfigError(f"split pitch {self.split_pitch}: use a MIDI pitch 0-127")

@@ -137,6 +137,8 @@ def is_compound(numerator: int, denominator: int) -> bool:
 
 METER_GRID = Fraction(1, 16)  # quarter notes: meter changes fall on 64th notes
 MAX_DENOMINATOR = 64
+MAX_BEATS = 32  # time signatures of more beats are not written
+MAX_BAR_QUARTERS = 32
 
 
 def bar_length(numerator: int, denominator: int) -> Q:
@@ -157,12 +159,14 @@ def make_bars(meters: Sequence[tuple[Q, int, int]], end: Q) -> list[Bar]:
 
     4/4 holds until the first change. A change that falls inside a bar ends that bar
     early; the short bar gets a time signature of its own, so every bar is full. Changes
-    move to the nearest 64th note (a short bar must be notatable), and meters with a
-    denominator above 64 are ignored.
+    move to the nearest 64th note (a short bar must be notatable); meters with a
+    denominator above 64, more than 32 beats or bars longer than 32 quarter notes are
+    ignored (music21 takes seconds to build a meter of 64 beats, minutes for 1000).
     """
     changes: dict[Q, tuple[int, int]] = {}
     for offset, num, den in sorted(meters, key=lambda m: m[0]):
-        if num >= 1 and 1 <= den <= MAX_DENOMINATOR and den & (den - 1) == 0:
+        if (1 <= num <= MAX_BEATS and 1 <= den <= MAX_DENOMINATOR and den & (den - 1) == 0
+                and bar_length(num, den) <= MAX_BAR_QUARTERS):
             at = Fraction(round(Fraction(offset) / METER_GRID)) * METER_GRID
             changes[max(Fraction(0), at)] = (num, den)
     points = sorted(changes)
@@ -177,12 +181,27 @@ def make_bars(meters: Sequence[tuple[Q, int, int]], end: Q) -> list[Bar]:
         length = bar_length(*meter)
         next_change = points[k] if k < len(points) else None
         if next_change is not None and next_change < start + length:
-            short = next_change - start
-            bars.append(Bar(start, short, *meter_for_length(short, meter[1])))
+            bars += _short_bars(start, next_change - start, meter[1])
             start = next_change
             continue
         bars.append(Bar(start, length, *meter))
         start += length
+    return bars
+
+
+def _short_bars(start: Q, length: Q, denominator: int) -> list[Bar]:
+    """A bar cut short by a meter change, with a time signature of at most 32 beats: one bar
+    (5/8 for 2.5 quarters) where it can, else 4/4 bars, a k/4 bar and a bar under a beat."""
+    meter = meter_for_length(length, denominator)
+    if meter[0] <= MAX_BEATS:
+        return [Bar(start, length, *meter)]
+    pieces = [Fraction(4)] * int(length // 4)
+    rest = length - sum(pieces, Fraction(0))
+    pieces += [p for p in (Fraction(int(rest)), rest - int(rest)) if p > 0]
+    bars = []
+    for piece in pieces:
+        bars.append(Bar(start, piece, *meter_for_length(piece, 4)))
+        start += piece
     return bars
 
 

@@ -64,10 +64,13 @@ def check_notation_size(score: symusic.Score, config: ScoreConfig, name: str = "
     """Refuse a score too big to write as sheet music (``LimitExceededError`` naming ``name``)."""
     tracks = [t for t in score.tracks if not t.is_drum and t.note_num() > 0]
     notes = sum(t.note_num() for t in tracks)
+    bars = count_bars(score)
     for what, count, limit, advice in (
             ("parts", len(tracks), config.max_parts, "merge or drop some"),
             ("notes", notes, config.max_notes, "write a shorter excerpt"),
-            ("bars", count_bars(score), config.max_bars, "write a shorter excerpt")):
+            ("bars", bars, config.max_bars, "write a shorter excerpt"),
+            (f"measures ({bars} bars × {len(tracks)} parts)", bars * len(tracks), config.max_measures,
+             "write a shorter excerpt or drop parts")):
         if count > limit:
             raise LimitExceededError(f"{name}: {count} {what}, too many for sheet music "
                                      f"(the limit is {limit}); {advice}")
