@@ -160,10 +160,11 @@ def build_corpus(config: CorpusConfig, progress: Progress | None = None) -> Corp
             if progress:
                 progress(reused + done, total)
 
-    records, skipped = _collect(inputs, results, salt)
+    records, skipped, repaired = _collect(inputs, results, salt)
     _write_jsonl(out_dir / MANIFEST, records)
     report = _report(records, skipped, listing.ignored, total, reused,
                      time.monotonic() - started, config)
+    report["repaired"] = repaired
     _write_json(out_dir / REPORT, report)
     if not records:
         raise CorpusError(f"none of the {total} inputs could be converted (first: "
@@ -171,23 +172,26 @@ def build_corpus(config: CorpusConfig, progress: Progress | None = None) -> Corp
     return CorpusResult(records=records, report=report)
 
 
-def _collect(inputs: list[PieceInput], results: dict[str, dict[str, Any]],
-             salt: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def _collect(inputs: list[PieceInput], results: dict[str, dict[str, Any]], salt: str
+             ) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[dict[str, str]]]:
+    """(records, skipped inputs, inputs read with repairs)."""
     records: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+    repaired: list[dict[str, str]] = []
     seen_ids: set[str] = set()
     for item in inputs:
         result = results[_cache_key(item, salt)]
         if "skipped" in result:
             skipped.append({"source": item.label, "style": item.style, "reason": result["skipped"]})
             continue
+        repaired += [{"source": item.label, "what": what} for what in result.get("repaired", [])]
         for record in result["records"]:
             if record["id"] in seen_ids:  # the same file given twice under one style
                 continue
             seen_ids.add(record["id"])
             records.append(record)
     records.sort(key=lambda r: (r["style"], r["id"]))
-    return records, skipped
+    return records, skipped, repaired
 
 
 def _report(records: list[dict[str, Any]], skipped: list[dict[str, str]],

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from composer.corpus_sources import MUSIC21_STYLES, PieceInput, program_chooser
 from composer.deadline import time_limit
-from composer.errors import ComposerError, InputFileError, ReadTimeoutError
+from composer.errors import ComposerError, InputFileError, ReadTimeoutError, RepairWarning
 from composer.midi_io import (
     ReadLimits,
     check_score,
@@ -129,9 +129,12 @@ def convert_input(item: PieceInput, options: ConvertOptions) -> dict[str, Any]:
         )
 
     try:
-        with time_limit(options.piece_seconds, _timeout), warnings.catch_warnings():
+        with time_limit(options.piece_seconds, _timeout), warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("ignore")  # music21's notation warnings; failures are reported
-            return {"records": _convert(item, options)}
+            warnings.simplefilter("always", RepairWarning)  # what reading changed is reported
+            records = _convert(item, options)
+        repaired = [str(w.message) for w in said if issubclass(w.category, RepairWarning)]
+        return {"records": records, **({"repaired": repaired} if repaired else {})}
     except ComposerError as exc:
         return {"skipped": str(exc)}
     except MemoryError:

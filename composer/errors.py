@@ -42,3 +42,7 @@ class OutputError(ComposerError):
 
 class ConfigError(ComposerError):
     """An option or configuration value is invalid."""
+
+
+class RepairWarning(UserWarning):
+    """A file was read, but something in it had to be changed (the message says what)."""

@@ -26,6 +26,7 @@ from composer.errors import (
     LimitExceededError,
     NoPitchedNotesError,
     ReadTimeoutError,
+    RepairWarning,
     UnsupportedFormatError,
 )
 from composer.midi_header import count_dangling_notes, read_header, unwrap_riff
@@ -157,7 +158,8 @@ def score_from_midi_bytes(data: bytes, name: str, limits: ReadLimits | None = No
     check_score(score, name, limits)
     dangling = count_dangling_notes(data)
     if dangling:
-        warnings.warn(f"{name}: {_notes(dangling)} without a note-off left out", stacklevel=2)
+        warnings.warn(f"{name}: {_notes(dangling)} without a note-off left out", RepairWarning,
+                      stacklevel=2)
     return score
 
 
@@ -220,7 +222,8 @@ def parse_music21(
         if not scores:
             raise NoPitchedNotesError(f"{name}: no pitched notes (an empty collection)")
         if len(scores) > 1:
-            warnings.warn(f"{name}: holds {len(scores)} pieces; using the first", stacklevel=2)
+            warnings.warn(f"{name}: holds {len(scores)} pieces; using the first", RepairWarning,
+                          stacklevel=2)
         stream = scores[0]
     return stream
 
@@ -237,7 +240,7 @@ def check_notation(data: bytes, fmt: str, name: str, limits: ReadLimits | None =
     for match in pattern.finditer(data):
         numbers = re.findall(rb"\d+", match.group(1))
         if fmt == "abc":  # music21 reads the digits of an ABC meter as one number: 2+3+2 is 232
-            numbers = [b"".join(numbers)]
+            numbers = [b"".join(numbers)] if numbers else []
         beats = sum(int(n) if len(n) < 10 else 10**9 for n in numbers)
         if beats > MAX_METER_BEATS:
             shown = match.group(1).decode("latin-1").strip()[:20]
@@ -368,9 +371,8 @@ def _repair_zero_length_notes(score: symusic.Score, name: str) -> None:
                 note.duration = max(1, score.tpq // 16)
                 fixed += 1
     if fixed:
-        warnings.warn(
-            f"{name}: {_notes(fixed, 'zero-length note')} lengthened to a 64th note", stacklevel=3
-        )
+        warnings.warn(f"{name}: {_notes(fixed, 'zero-length note')} lengthened to a 64th note",
+                      RepairWarning, stacklevel=3)
 
 
 @contextlib.contextmanager

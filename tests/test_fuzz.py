@@ -96,3 +96,17 @@ def test_score_raises_only_composer_errors(data: bytes) -> None:
         except ComposerError:
             return
         assert written[0].stat().st_size > 0
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(head=st.sampled_from([b"", b"X:1\nM:", b"X:1\nL:1/4\nM:3/4\nK:C\n", b"<beats>", b"*M", b"PK\x03\x04"]),
+       body=st.binary(max_size=64) | st.text("0123456789+/:()[]MLXK \nABCabcz,'!\"%", max_size=64)
+       .map(str.encode),
+       fmt=st.sampled_from(["abc", "musicxml", "humdrum"]))
+def test_notation_prechecks_raise_only_composer_errors(head: bytes, body: bytes, fmt: str) -> None:
+    from composer.midi_io import check_notation
+
+    try:
+        check_notation(head + body, fmt, "fuzz")
+    except ComposerError as exc:
+        assert str(exc).startswith("fuzz: ")

@@ -70,6 +70,8 @@ def build(sources: tuple[str, ...], out_dir: Path, labels: str, styles: str | No
     report = result.report
     for entry in report["skipped"]:
         click.echo(f"skipped {entry['reason']}", err=True)
+    for entry in report.get("repaired", []):
+        click.echo(f"warning: {entry['what']}", err=True)
     click.echo(
         f"{report['pieces']} pieces in {len(report['styles'])} styles from {report['inputs']} "
         f"inputs ({report['reused_from_cache']} unchanged, {report['skipped_inputs']} skipped) "
