@@ -523,8 +523,10 @@ def load_tokenizer(path: Path | str) -> Tokenizer:
     try:
         data = json.loads(raw)
         ours = data["composer"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise ConfigError(f"{file}: not a composer tokenizer file; train it again") from None
+    if not isinstance(ours, dict):
+        raise ConfigError(f"{file}: not a composer tokenizer file; train it again")
     if ours.get("format") != FORMAT_VERSION:
         raise ConfigError(f"{file}: tokenizer format {ours.get('format')}, this composer reads "
                           f"{FORMAT_VERSION}; train the tokenizer again")
@@ -532,10 +534,13 @@ def load_tokenizer(path: Path | str) -> Tokenizer:
         remi = REMI(params=file)
     except Exception as exc:
         raise ConfigError(f"{file}: miditok cannot load it ({exc})") from None
-    tok = Tokenizer(remi=remi, styles=list(ours["styles"]),
-                    settings=TokenizerSettings.from_dict(ours.get("settings", {})),
-                    sha256=hashlib.sha256(raw).hexdigest(), info=ours.get("info", {}))
-    tok.check_ids()
+    try:
+        tok = Tokenizer(remi=remi, styles=[str(s) for s in ours["styles"]],
+                        settings=TokenizerSettings.from_dict(ours.get("settings", {})),
+                        sha256=hashlib.sha256(raw).hexdigest(), info=dict(ours.get("info", {})))
+        tok.check_ids()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ConfigError(f"{file}: a damaged composer tokenizer file; train it again") from None
     if tok.vocab_size > MAX_IDS + 1:
         raise ConfigError(f"{file}: {tok.vocab_size} ids do not fit uint16 shards")
     return tok

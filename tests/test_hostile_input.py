@@ -97,19 +97,20 @@ NOT_IN_FOLDERS = {"missing", "directory", "fifo"}
 
 # whole-input problems: command → name → (arguments after the command, phrase of the error)
 UNUSABLE = ("output_parent_is_a_file", "output_is_a_folder", "source_is_a_file", "only_bad_files",
-            "missing_corpus", "damaged_manifest", "not_a_record", "no_tokenizer")
+            "missing_corpus", "damaged_manifest", "not_a_record", "no_tokenizer", "damaged_tokenizer")
 UNUSABLE_PHRASES = {
     "output_parent_is_a_file": "does not exist", "output_is_a_folder": "is a folder",
     "source_is_a_file": "not a folder", "only_bad_files": "none of the",
     "missing_corpus": "no manifest.jsonl", "damaged_manifest": "not valid JSON",
     "not_a_record": "not a piece record", "no_tokenizer": "no tokenizer.json",
+    "damaged_tokenizer": "not a composer tokenizer file",
 }
 UNUSABLE_FOR = {
     "score": ("output_parent_is_a_file", "output_is_a_folder"),
     "continue": ("output_parent_is_a_file", "output_is_a_folder"),
     "corpus": ("source_is_a_file", "only_bad_files", "output_parent_is_a_file"),
     "tokenize": ("missing_corpus", "damaged_manifest", "not_a_record", "only_bad_files",
-                 "no_tokenizer", "output_parent_is_a_file"),
+                 "no_tokenizer", "damaged_tokenizer", "output_parent_is_a_file"),
 }
 UNUSABLE_PHRASES_BY_COMMAND = {("corpus", "output_parent_is_a_file"): "not a folder",
                                ("tokenize", "output_parent_is_a_file"): "not a folder"}
@@ -178,6 +179,8 @@ def _jobs(command: str, root: Path, factory: pytest.TempPathFactory) -> list[tup
         not_record = root / "corpora" / "not_record"
         _write_corpus(not_record, [("good", GOOD)])
         (not_record / "manifest.jsonl").write_text('[1, 2, 3]\n')
+        (root / "badtok").mkdir()
+        (root / "badtok" / "tokenizer.json").write_text('{"composer": 3}')
         only_bad_corpus = root / "corpora" / "only_bad"
         _write_corpus(only_bad_corpus, [("a", b"MThd"), ("b", b"")])
         for name, corpus, tok, out in (
@@ -186,6 +189,7 @@ def _jobs(command: str, root: Path, factory: pytest.TempPathFactory) -> list[tup
                 ("not_a_record", not_record, tokenizer, root / "out" / "u3"),
                 ("only_bad_files", only_bad_corpus, tokenizer, root / "out" / "u4"),
                 ("no_tokenizer", damaged, str(root / "nothing"), root / "out" / "u5"),
+                ("damaged_tokenizer", damaged, str(root / "badtok"), root / "out" / "u6"),
                 ("output_parent_is_a_file", root / "corpora" / "riff_wrapped", tokenizer, blocker)):
             jobs.append((name, ["tokenize", str(corpus), "--tokenizer", tok, "-o", str(out),
                                 "--no-augment", "--workers", "1", "-q"]))
