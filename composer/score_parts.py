@@ -118,7 +118,7 @@ def clef_from_name(name: str) -> str | None:
 
 def diatonic_step(pitch: int) -> int:
     """Diatonic step number of a MIDI pitch (C4 = 29), spelt with sharps."""
-    return (pitch // 12 - 1) * 7 + MAJOR_STEPS[pitch % 12]
+    return (pitch // 12 - 1) * 7 + MAJOR_STEPS[pitch % 12] + 1
 
 
 def ledger_lines(pitch: int, clef: str) -> int:
@@ -379,7 +379,9 @@ def plan_staves(notes: Sequence[tuple[Q, Q, int]], instrument: Instrument, prefe
     melodic = instrument.family in ("strings", "winds", "brass", "plucked")
     clefs = clef_plan(bar_pitches, clef, changes=melodic and clef == preferred_clef)
     events = chord_events(notes, instrument.chords or melodic)
-    if _beyond_with_clefs(bar_pitches, clefs, 3) <= grand_staff_fraction:
+    # a line reads well up to three ledger lines; several voices stacked on them do not
+    far = 2 if not melodic and _overlapping(notes) else 3
+    if _beyond_with_clefs(bar_pitches, clefs, far) <= grand_staff_fraction:
         staff, cut = _staff(clefs, separate_lines(events), max_voices)
         return [staff], cut
     upper, lower = _split_by_lines(events, instrument.chords or melodic, split_pitch)
@@ -389,6 +391,16 @@ def plan_staves(notes: Sequence[tuple[Q, Q, int]], instrument: Instrument, prefe
         staves.append(staff)
         cut += n
     return staves, cut
+
+
+def _overlapping(notes: Sequence[tuple[Q, Q, int]]) -> bool:
+    """Whether any two notes sound at once (the part holds more than one voice)."""
+    latest_end = None
+    for start, end, _ in sorted(notes):
+        if latest_end is not None and start < latest_end:
+            return True
+        latest_end = end if latest_end is None else max(latest_end, end)
+    return False
 
 
 def _staff(clefs: dict[int, str], lines: list[Line], max_voices: int) -> tuple[Staff, int]:

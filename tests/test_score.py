@@ -515,3 +515,12 @@ def test_four_voices_in_a_long_bar_fill_it_after_rereading() -> None:
     score = make_score([("Choir", 52, notes)], meter=(4, 2))
     counts = check_stream(reparse(score_to_musicxml(score)))
     assert counts.measures and counts.full_measures == counts.measures
+
+
+def test_ledger_lines_by_hand() -> None:
+    from composer.score_parts import ledger_lines
+
+    # bass clef: A3 is the top line, C4 needs one ledger line, E4 two, G4 and A4 three, B4 four
+    assert [ledger_lines(p, "bass") for p in (57, 59, 60, 64, 67, 69, 71)] == [0, 0, 1, 2, 3, 3, 4]
+    # treble clef: E4 is the bottom line, C4 needs one, A3 two; A5 one above, C6 two
+    assert [ledger_lines(p, "treble") for p in (64, 62, 60, 57, 79, 81, 84)] == [0, 0, 1, 2, 0, 1, 2]
