@@ -27,7 +27,6 @@ MODEL_ENV = "COMPOSER_MODEL"
 MAX_BARS = 512
 
 LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 MINOR_STEPS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th
 
 
@@ -55,6 +54,8 @@ def key_pitch_classes(key: str) -> tuple[int, ...]:
         raise ConfigError(f"unknown key '{key}'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
     letter, accidental, mode = match.groups()
     tonic = (LETTERS[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
+    from composer.music_facts import MAJOR_STEPS
+
     steps = MINOR_STEPS if mode in ("m", "min", "minor") else MAJOR_STEPS
     return tuple(sorted((tonic + step) % 12 for step in steps))
 

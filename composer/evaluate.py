@@ -74,12 +74,16 @@ class Corpus:
     def pieces(self, style: str, split: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r["style"] == style and r["split"] == split]
 
-    def score(self, record: dict[str, Any]) -> symusic.Score:
+    def score(self, record: dict[str, Any], keep: bool = True) -> symusic.Score:
+        """The piece's score; ``keep=False`` reads it without holding on to it."""
         import symusic
 
-        if record["id"] not in self.scores:
-            self.scores[record["id"]] = symusic.Score.from_file(str(self.root / record["midi"]))
-        return self.scores[record["id"]]
+        if record["id"] in self.scores:
+            return self.scores[record["id"]]
+        score = symusic.Score.from_file(str(self.root / record["midi"]))
+        if keep:
+            self.scores[record["id"]] = score
+        return score
 
 
 def _sample(rows: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str, Any]]:
@@ -205,10 +209,10 @@ def generate_samples(config: EvaluateConfig, composer: Composer,
     for done, style in enumerate(styles, 1):
         pieces = composer.generate(style, bars=config.bars, seed=config.seed, num=config.samples)
         for number, piece in enumerate(pieces if isinstance(pieces, list) else [pieces], 1):
+            # generate() has already decoded the ids into piece.score; check the tokens' grammar
             try:
                 grammar.walk(piece.ids)
-                raw = composer.tokenizer.decode_ids(piece.ids)
-                valid = len(raw.tracks) > 0
+                valid = len(piece.score.tracks) > 0
             except ValueError:
                 valid = False
             bars = (grammar.bars_done(piece.ids), count_bars(piece.score))
@@ -312,8 +316,7 @@ def novelty(corpus: Corpus, samples: list[Sample], progress: Progress | None = N
     train = [r for r in corpus.records if r["split"] == "train"]
     sequences = []
     for done, row in enumerate(train, 1):
-        sequences.append(note_sequence(corpus.score(row)) if row["id"] in corpus.scores
-                         else note_sequence(_read(corpus, row)))
+        sequences.append(note_sequence(corpus.score(row, keep=False)))
         if progress and (done % 500 == 0 or done == len(train)):
             progress("novelty index", done, len(train))
     index = build_copy_index(sequences, [r["id"] for r in train])
@@ -337,16 +340,13 @@ def novelty(corpus: Corpus, samples: list[Sample], progress: Progress | None = N
             "flagged_samples": len(flagged), "flagged": flagged, "by_style": dict(sorted(by_style.items()))}
 
 
-def _read(corpus: Corpus, row: dict[str, Any]) -> symusic.Score:
-    """A training piece read once and not kept (the novelty index reads all of them)."""
-    import symusic
+def distribution_overlap(config: EvaluateConfig, corpus: Corpus, styles: list[str], samples: list[Sample]
+                         ) -> tuple[dict[str, Any], dict[str, dict[str, list[float]]]]:
+    """Per style and feature: overlap of generated vs real, and of held-out real vs real.
 
-    return symusic.Score.from_file(str(corpus.root / row["midi"]))
-
-
-def distribution_overlap(config: EvaluateConfig, corpus: Corpus, styles: list[str],
-                         samples: list[Sample]) -> dict[str, Any]:
-    """Per style and feature: overlap of generated vs real, and of held-out real vs real."""
+    Also returns the mean tonic-relative pitch-class histogram per style, real
+    (the reference pieces) vs generated, for the plot.
+    """
     from composer.feature_overlap import feature_overlap
     from composer.note_features import distribution_features, note_table
 
@@ -356,6 +356,7 @@ def distribution_overlap(config: EvaluateConfig, corpus: Corpus, styles: list[st
 
     by_style: dict[str, Any] = {}
     relative: dict[str, list[float]] = {}
+    profiles: dict[str, dict[str, list[float]]] = {}
     for style in styles:
         reference = stacked([corpus.score(r) for r in _sample(corpus.pieces(style, "train"),
                                                               config.reference_pieces, config.seed + 1)])
@@ -372,23 +373,12 @@ def distribution_overlap(config: EvaluateConfig, corpus: Corpus, styles: list[st
             if not math.isnan(ratio):
                 relative.setdefault(name, []).append(ratio)
         by_style[style] = entry
-    return {"reference": f"up to {config.reference_pieces} train pieces per style",
-            "relative_mean": {k: float(np.mean(v)) for k, v in relative.items()}, "by_style": by_style}
-
-
-def pitch_class_profiles(corpus: Corpus, styles: list[str], samples: list[Sample],
-                         config: EvaluateConfig) -> dict[str, dict[str, list[float]]]:
-    """Mean tonic-relative pitch-class histogram per style, generated vs real (for the plot)."""
-    from composer.note_features import note_table, pitch_class_histogram
-
-    profiles = {}
-    for style in styles:
-        real = [pitch_class_histogram(note_table(corpus.score(r)))
-                for r in _sample(corpus.pieces(style, "train"), config.reference_pieces, config.seed + 1)]
-        gen = [pitch_class_histogram(note_table(s.score)) for s in samples if s.style == style]
-        profiles[style] = {"real": np.mean(real, axis=0).tolist() if real else [0.0] * 12,
-                           "generated": np.mean(gen, axis=0).tolist() if gen else [0.0] * 12}
-    return profiles
+        profiles[style] = {
+            name: (features["pitch_class_histogram"].mean(axis=0).tolist() if features else [0.0] * 12)
+            for name, features in (("real", reference), ("generated", generated))}
+    report = {"reference": f"up to {config.reference_pieces} train pieces per style",
+              "relative_mean": {k: float(np.mean(v)) for k, v in relative.items()}, "by_style": by_style}
+    return report, profiles
 
 
 # ---- the whole run ---------------------------------------------------------------------------
@@ -422,8 +412,7 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
     report["style_accuracy"] = style_accuracy(config, corpus, styles, samples, progress)
     report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress)
     report["novelty"] = novelty(corpus, samples, progress)
-    report["distribution_overlap"] = distribution_overlap(config, corpus, styles, samples)
-    profiles = pitch_class_profiles(corpus, styles, samples, config)
+    report["distribution_overlap"], profiles = distribution_overlap(config, corpus, styles, samples)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["plots"] = write_plots(config.out_dir, report, profiles, samples[:: max(1, config.samples)]
                                   [: config.piano_rolls])

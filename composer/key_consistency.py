@@ -13,23 +13,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.music_facts import MAJOR_TONICS, MINOR_TONICS, key_index, pitch_class_durations
+from composer.music_facts import MAJOR_STEPS, key_index, key_name, pitch_class_durations
 
 if TYPE_CHECKING:
     import symusic
-
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-
 
 def signature_fifths(mode: int, tonic: int) -> int:
     """Sharps (positive) or flats (negative) of a key's signature, in -5..6."""
     major_tonic = tonic if mode == 0 else (tonic + 3) % 12
     fifths = (major_tonic * 7) % 12
     return fifths - 12 if fifths > 6 else fifths
-
-
-def key_name(mode: int, tonic: int) -> str:
-    return f"{MAJOR_TONICS[tonic]} major" if mode == 0 else f"{MINOR_TONICS[tonic]} minor"
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ def compare_keys(prompt: symusic.Score, continuation: symusic.Score) -> KeyCompa
     weights = pitch_class_durations(continuation)
     if before is not None and weights.sum() > 0:
         major_tonic = before[1] if before[0] == 0 else (before[1] + 3) % 12
-        scale = [(major_tonic + step) % 12 for step in MAJOR_SCALE]
+        scale = [(major_tonic + step) % 12 for step in MAJOR_STEPS]
         if before[0] == 1:
             scale.append((before[1] + 11) % 12)  # the minor's leading note
         in_scale = float(weights[scale].sum() / weights.sum())
@@ -67,4 +60,4 @@ def key_keeping(comparisons: list[KeyComparison]) -> dict[str, float]:
             "continuations": len(comparisons)}
 
 
-__all__ = ["KeyComparison", "compare_keys", "key_keeping", "key_name", "signature_fifths"]
+__all__ = ["KeyComparison", "compare_keys", "key_keeping", "signature_fifths"]

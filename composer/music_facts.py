@@ -71,6 +71,7 @@ def pitch_class_durations(score: symusic.Score) -> np.ndarray:
     return np.bincount(notes[:, 2] % 12, weights=notes[:, 1], minlength=12)
 
 
+MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)  # the major scale, semitones above the tonic
 MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 
@@ -104,10 +105,12 @@ def key_index(score: symusic.Score) -> tuple[int, int] | None:
     return int(mode), int(tonic)
 
 
+def key_name(mode: int, tonic: int) -> str:
+    """``"D major"`` for (0, 2), ``"B minor"`` for (1, 11)."""
+    return f"{MAJOR_TONICS[tonic]} major" if mode == 0 else f"{MINOR_TONICS[tonic]} minor"
+
+
 def estimate_key(score: symusic.Score) -> str | None:
     """The most likely key, e.g. ``"D major"`` (see ``key_index``)."""
     found = key_index(score)
-    if found is None:
-        return None
-    mode, tonic = found
-    return f"{MAJOR_TONICS[tonic]} major" if mode == 0 else f"{MINOR_TONICS[tonic]} minor"
+    return key_name(*found) if found is not None else None
