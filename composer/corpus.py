@@ -19,6 +19,7 @@ from typing import Any
 
 from composer.corpus_convert import ConvertOptions, convert_input
 from composer.corpus_sources import MUSIC21_SOURCE, PieceInput, list_inputs
+from composer.corpus_split import assign_splits
 from composer.errors import CorpusError
 from composer.midi_io import ReadLimits
 from composer.outputs import prepare_out_dir, write_atomic
@@ -191,6 +192,7 @@ def _collect(inputs: list[PieceInput], results: dict[str, dict[str, Any]], salt:
             seen_ids.add(record["id"])
             records.append(record)
     records.sort(key=lambda r: (r["style"], r["id"]))
+    assign_splits(records)
     return records, skipped, repaired
 
 

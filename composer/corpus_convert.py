@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import symusic
 
 CONVERTER_VERSION = 2  # bump when conversion output changes, to invalidate caches
-SPLIT_BUCKETS = 1000
 
 
 @dataclass(frozen=True)
@@ -46,16 +45,6 @@ class ConvertOptions:
 
     def cache_salt(self) -> str:
         return f"v{CONVERTER_VERSION}/{self.segment_bars}/{self.max_whole_bars}/{self.limits}"
-
-
-def split_for(fingerprint: str) -> str:
-    """train / val / test (90/5/5) from a content fingerprint: stable across runs and machines."""
-    bucket = int(fingerprint[:12], 16) % SPLIT_BUCKETS
-    if bucket < 0.90 * SPLIT_BUCKETS:
-        return "train"
-    if bucket < 0.95 * SPLIT_BUCKETS:
-        return "val"
-    return "test"
 
 
 def piece_id(item: PieceInput) -> str:
@@ -157,7 +146,6 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
         n_notes = part.note_num()
         if n_notes == 0:
             continue  # an excerpt of rests only
-        # each excerpt is a piece: its own notes decide its split, so copies share one
         fingerprint = notes_fingerprint(part)
         pid = base_id if len(bounds) == 1 else f"{base_id}-s{number:02d}"
         rel_midi = f"midi/{item.style}/{pid}.mid"
@@ -175,7 +163,7 @@ def _convert(item: PieceInput, options: ConvertOptions) -> list[dict[str, Any]]:
         records.append({
             "id": pid,
             "style": item.style,
-            "split": split_for(fingerprint),
+            "split": "train",  # the whole corpus decides: corpus_split.assign_splits
             "source": source,
             "midi": rel_midi,
             "n_notes": n_notes,

@@ -88,11 +88,12 @@ def rotary_tables(head_size: int, positions: torch.Tensor, base: float
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, nh, T, hs) by position-dependent angles."""
-    x1, x2 = x[..., ::2], x[..., 1::2]  # (B, nh, T, hs/2) each
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    rotated = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, nh, T, hs/2, 2)
-    return rotated.flatten(-2)  # (B, nh, T, hs)
+    """Rotate pairs of channels of x (..., hs) by angles; cos, sin broadcast to (..., hs/2)."""
+    x1, x2 = x[..., ::2], x[..., 1::2]  # (..., hs/2) each
+    if cos.dtype != x.dtype:
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    rotated = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., hs/2, 2)
+    return rotated.flatten(-2)  # (..., hs)
 
 
 class CausalSelfAttention(nn.Module):
@@ -107,11 +108,11 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         b, t, c = x.shape  # (B, T, C)
-        q, k, v = self.qkv(x).split(c, dim=2)  # 3 × (B, T, C)
-        q = q.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_size)  # (B, T, 3, nh, hs)
+        # queries and keys rotate together: one set of element-wise kernels, not two
+        qk = apply_rotary(qkv[:, :, :2], cos, sin)  # (B, T, 2, nh, hs); cos, sin: (T, 1, 1, hs/2)
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # 2 × (B, nh, T, hs)
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, nh, T, hs)
         past = 0
         if cache is not None:
             past = cache.pos
@@ -165,6 +166,7 @@ class MusicTransformer(nn.Module):
         self.norm = nn.LayerNorm(config.n_embd, bias=False)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied embeddings
+        self._rotary_tables: tuple[torch.Tensor, torch.Tensor] | None = None  # not weights
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):  # GPT-2: scale residual projections by depth
@@ -174,6 +176,17 @@ class MusicTransformer(nn.Module):
     def _init_weights(module: nn.Module) -> None:
         if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def _rotary(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin tables (N, 1, 1, hs/2) for positions 0..N-1, N ≥ length; built once."""
+        tables = self._rotary_tables
+        if tables is None or tables[0].shape[0] < length or tables[0].device != device:
+            size = max(length, self.config.block_size)
+            cos, sin = rotary_tables(self.config.n_embd // self.config.n_head,
+                                     torch.arange(size, device=device), self.config.rope_base)
+            tables = (cos[:, None, None], sin[:, None, None])
+            self._rotary_tables = tables
+        return tables
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -189,9 +202,8 @@ class MusicTransformer(nn.Module):
         start = cache.pos if cache is not None else 0
         if cache is None and t > self.config.block_size:
             raise ValueError(f"sequence of {t} tokens exceeds block_size {self.config.block_size}")
-        positions = torch.arange(start, start + t, device=idx.device)
-        cos, sin = rotary_tables(self.config.n_embd // self.config.n_head, positions,
-                                 self.config.rope_base)  # (T, hs/2) each
+        cos, sin = self._rotary(start + t, idx.device)
+        cos, sin = cos[start:start + t], sin[start:start + t]  # (T, 1, 1, hs/2) each
         x = self.drop(self.embed(idx))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, layer)

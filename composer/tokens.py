@@ -36,13 +36,13 @@ from typing import Any
 import numpy as np
 
 from composer.corpus import read_manifest
+from composer.corpus_split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
 from composer.outputs import prepare_out_dir
 from composer.tokenizer import Tokenizer, TokenizerSettings, load_tokenizer, new_remi, train_bpe
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 META = "meta.json"
 CACHE_DIR = ".cache"
 SHARD_VERSION = 1  # bump when shard contents change, to invalidate caches

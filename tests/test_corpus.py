@@ -8,8 +8,9 @@ import pytest
 from conftest import ABC_BOOK, END_OF_TRACK, header, midi_file, track
 
 from composer.corpus import CorpusConfig, build_corpus, corpus_stats, read_manifest
-from composer.corpus_convert import ConvertOptions, segment_bounds, split_for
+from composer.corpus_convert import ConvertOptions, segment_bounds
 from composer.corpus_sources import list_music21_inputs, split_abc_book, style_name
+from composer.corpus_split import assign_splits, source_fingerprint, split_for
 from composer.errors import CorpusError
 
 MANIFEST_FIELDS = {"id", "style", "split", "source", "midi", "n_notes", "n_bars",
@@ -168,7 +169,9 @@ def test_long_piece_becomes_excerpts(tmp_path: Path) -> None:
     result = build_corpus(CorpusConfig(out_dir=tmp_path / "out", sources=[str(tmp_path / "in")],
                                        workers=1))
     assert [r["n_bars"] for r in result.records] == [32, 32, 36]
-    assert all(r["split"] == split_for(r["fingerprint"]) for r in result.records)
+    # one piece, one split: its excerpts never sit on both sides
+    whole = source_fingerprint([r["fingerprint"] for r in result.records])
+    assert {r["split"] for r in result.records} == {split_for(whole)}
     assert sum(r["n_notes"] for r in result.records) == 400
 
 
@@ -221,3 +224,39 @@ def test_a_tenth_broken_loses_no_good_piece(tmp_path: Path) -> None:
         assert all(s["reason"].startswith(s["source"]) for s in result.report["skipped"])
         assert result.report["skipped_fraction"] == 0.1
     assert result.report["reused_from_cache"] == 20
+
+
+def _excerpts(style: str, path: str, n: int, salt: str = "") -> list[dict]:
+    import hashlib
+
+    return [{"id": f"{path}-s{i:02d}", "style": style, "source": {"path": path},
+             "fingerprint": hashlib.sha256(f"{salt}{path}{i}".encode()).hexdigest()}
+            for i in range(n)]
+
+
+def test_splits_follow_source_pieces_and_small_styles_keep_held_out_pieces() -> None:
+    records = [r for m in range(16) for r in _excerpts("mozart", f"k{m}.mxl", 6)]
+    records += [r for m in range(400) for r in _excerpts("bach", f"bwv{m}.mxl", 1)]
+    assign_splits(records)
+    by_source: dict[str, set[str]] = {}
+    for r in records:
+        by_source.setdefault(r["source"]["path"], set()).add(r["split"])
+    assert all(len(splits) == 1 for splits in by_source.values())
+    mozart = {next(iter(by_source[f"k{m}.mxl"])) for m in range(16)}
+    assert {"train", "val", "test"} <= mozart  # 16 movements: the hash alone may hold none out
+    bach = [r["split"] for r in records if r["style"] == "bach"]
+    assert 0.85 < bach.count("train") / len(bach) < 0.95
+    again = [dict(r) for r in records]
+    assign_splits(again)
+    assert [r["split"] for r in again] == [r["split"] for r in records]
+
+
+def test_copies_of_a_piece_share_a_split_and_tiny_styles_stay_in_train() -> None:
+    first = _excerpts("irish", "book1.abc", 3)
+    copy = [{**r, "id": r["id"] + "-copy", "source": {"path": "book2.abc"}} for r in first]
+    pair = _excerpts("haydn", "op1.mxl", 2) + _excerpts("haydn", "op2.mxl", 2)
+    records = first + copy + pair
+    assign_splits(records)
+    assert {r["split"] for r in first} == {r["split"] for r in copy}
+    assert {r["split"] for r in pair} <= {"train", "val", "test"}
+    assert len({r["split"] for r in pair}) <= 2  # too few pieces to force any out
