@@ -79,19 +79,24 @@ class KVCache:
         self.values = self.values[:, index]
 
 
-def rotary_tables(head_size: int, positions: torch.Tensor, base: float
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables, (T, hs/2) each, for the given absolute positions (T,)."""
+def rotary_tables(head_size: int, positions: torch.Tensor, base: float) -> torch.Tensor:
+    """Unit complex rotations cos + i·sin, (T, hs/2), for the given absolute positions (T,)."""
     inv_freq = 1.0 / (base ** (torch.arange(0, head_size, 2, device=positions.device).float() / head_size))
     angles = positions.float()[:, None] * inv_freq[None, :]  # (T, hs/2)
-    return angles.cos(), angles.sin()
+    return torch.complex(angles.cos(), angles.sin())
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (..., hs) by angles; cos, sin broadcast to (..., hs/2)."""
-    x1, x2 = x[..., ::2], x[..., 1::2]  # (..., hs/2) each
-    if cos.dtype != x.dtype:
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+def apply_rotary(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels (2i, 2i+1) of x (..., hs); ``rotations`` broadcast to (..., hs/2).
+
+    In fp32 a pair is one complex number and the rotation one complex product: one kernel
+    forward and one backward, where the real formula takes seven.
+    """
+    if x.dtype in (torch.float32, torch.float64):
+        pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))  # (..., hs/2)
+        return torch.view_as_real(pairs * rotations).flatten(-2)  # (..., hs)
+    x1, x2 = x[..., ::2], x[..., 1::2]  # (..., hs/2) each; half precision has no complex kernels
+    cos, sin = rotations.real.to(x.dtype), rotations.imag.to(x.dtype)
     rotated = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., hs/2, 2)
     return rotated.flatten(-2)  # (..., hs)
 
@@ -105,12 +110,12 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def forward(self, x: torch.Tensor, rotations: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         b, t, c = x.shape  # (B, T, C)
         qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_size)  # (B, T, 3, nh, hs)
         # queries and keys rotate together: one set of element-wise kernels, not two
-        qk = apply_rotary(qkv[:, :, :2], cos, sin)  # (B, T, 2, nh, hs); cos, sin: (T, 1, 1, hs/2)
+        qk = apply_rotary(qkv[:, :, :2], rotations)  # (B, T, 2, nh, hs); rotations (T, 1, 1, hs/2)
         q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # 2 × (B, nh, T, hs)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, nh, T, hs)
         past = 0
@@ -148,9 +153,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(config.n_embd, bias=False)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def forward(self, x: torch.Tensor, rotations: torch.Tensor,
                 cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), cos, sin, cache, layer)
+        x = x + self.attn(self.norm1(x), rotations, cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
@@ -166,7 +171,7 @@ class MusicTransformer(nn.Module):
         self.norm = nn.LayerNorm(config.n_embd, bias=False)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied embeddings
-        self._rotary_tables: tuple[torch.Tensor, torch.Tensor] | None = None  # not weights
+        self._rotary_table: torch.Tensor | None = None
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):  # GPT-2: scale residual projections by depth
@@ -177,16 +182,15 @@ class MusicTransformer(nn.Module):
         if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _rotary(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin tables (N, 1, 1, hs/2) for positions 0..N-1, N ≥ length; built once."""
-        tables = self._rotary_tables
-        if tables is None or tables[0].shape[0] < length or tables[0].device != device:
+    def _rotary(self, length: int, device: torch.device) -> torch.Tensor:
+        """Rotations (N, 1, 1, hs/2) for positions 0..N-1, N ≥ length; built once, not weights."""
+        table = self._rotary_table
+        if table is None or table.shape[0] < length or table.device != device:
             size = max(length, self.config.block_size)
-            cos, sin = rotary_tables(self.config.n_embd // self.config.n_head,
-                                     torch.arange(size, device=device), self.config.rope_base)
-            tables = (cos[:, None, None], sin[:, None, None])
-            self._rotary_tables = tables
-        return tables
+            table = rotary_tables(self.config.n_embd // self.config.n_head,
+                                  torch.arange(size, device=device), self.config.rope_base)
+            table = self._rotary_table = table[:, None, None]
+        return table
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -202,11 +206,10 @@ class MusicTransformer(nn.Module):
         start = cache.pos if cache is not None else 0
         if cache is None and t > self.config.block_size:
             raise ValueError(f"sequence of {t} tokens exceeds block_size {self.config.block_size}")
-        cos, sin = self._rotary(start + t, idx.device)
-        cos, sin = cos[start:start + t], sin[start:start + t]  # (T, 1, 1, hs/2) each
+        rotations = self._rotary(start + t, idx.device)[start:start + t]  # (T, 1, 1, hs/2)
         x = self.drop(self.embed(idx))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cos, sin, cache, layer)
+            x = block(x, rotations, cache, layer)
         if cache is not None:
             cache.advance(t)
         logits = self.head(self.norm(x))  # (B, T, V)
