@@ -3,7 +3,8 @@
 ``train_tokenizer`` encodes the train split to REMI base tokens and trains BPE on them
 (plus a few transposed copies, so merges do not favour the corpus's keys).
 ``tokenize_corpus`` writes, per split, ``<split>.bin`` (uint16 ids of every sequence,
-concatenated), ``<split>.index.jsonl`` (one row per sequence) and ``meta.json``::
+concatenated), ``<split>.index.jsonl`` (one row per sequence), ``meta.json`` and a copy of
+the ``tokenizer.json`` they were made with::
 
     meta.json   {"vocab_size", "pad_id", "bos_id": null, "eos_id", "style_ids": {style: id},
                  "tokenizer_sha256", "splits": {split: {"pieces", "sequences", "tokens"}},
@@ -38,8 +39,16 @@ import numpy as np
 from composer.corpus import read_manifest
 from composer.corpus_split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
-from composer.outputs import prepare_out_dir
-from composer.tokenizer import Tokenizer, TokenizerSettings, load_tokenizer, new_remi, train_bpe
+from composer.outputs import prepare_out_dir, write_atomic
+from composer.tokenizer import (
+    TOKENIZER_FILE,
+    Tokenizer,
+    TokenizerSettings,
+    load_tokenizer,
+    new_remi,
+    tokenizer_path,
+    train_bpe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +366,10 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
                            "tokens": writer.tokens[s]} for s in SPLITS},
             "augmentation": {"transpositions": list(transpositions), "mode": "precomputed"},
         }
+        source = tokenizer_path(Path(config.tokenizer))
+        if source.resolve() != (config.out_dir / TOKENIZER_FILE).resolve():
+            # the shards carry their tokenizer: a training run copies it, and its bundle ships it
+            write_atomic(config.out_dir / TOKENIZER_FILE, source.read_bytes())
         writer.commit(meta)
     except BaseException:
         writer.abort()

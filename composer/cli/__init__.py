@@ -18,6 +18,7 @@ from composer.cli.corpus_cmds import corpus
 from composer.cli.evaluate_cmd import evaluate
 from composer.cli.export_cmd import export
 from composer.cli.generate_cmds import continue_, generate
+from composer.cli.recipe_cmd import recipe
 from composer.cli.score_cmd import score
 from composer.cli.styles_cmd import styles
 from composer.cli.tokenizer_cmds import tokenize, tokenizer
@@ -35,6 +36,7 @@ Examples:
   composer train data/tokens -o runs/default --config configs/default.toml
   composer export runs/default -o models/mine --corpus data/corpus
   composer evaluate --corpus data/corpus -o report/
+  composer recipe -o models/mine                       # all of the above in one command
   composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
   composer continue tune.mid --style irish --bars 8 -o more.mid
   composer score more.mid -o more.pdf                  # or .svg .png .musicxml .mxl
@@ -81,6 +83,7 @@ cli.add_command(tokenize)
 cli.add_command(train)
 cli.add_command(export)
 cli.add_command(evaluate)
+cli.add_command(recipe)
 
 
 def main() -> None:

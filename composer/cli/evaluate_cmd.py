@@ -33,8 +33,10 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--workers", type=click.IntRange(min=0), default=0,
               help="Tokenizing processes (0: one per core).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model: Path | None, corpus_dir: Path, out_dir: Path, samples: int, bars: int, prompts: int,
-             tokens_dir: Path | None, split: str, styles: str | None, seed: int, workers: int) -> None:
+             tokens_dir: Path | None, split: str, styles: str | None, seed: int, workers: int,
+             quiet: bool) -> None:
     """Measure a model: bits per note against n-gram baselines, and generated music's validity,
     style accuracy, key consistency, novelty and distribution overlap."""
     from composer.cli.progress import progress_bar
@@ -47,6 +49,8 @@ def evaluate(model: Path | None, corpus_dir: Path, out_dir: Path, samples: int, 
     bars_open: dict[str, tuple] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        if quiet:
+            return
         if stage not in bars_open:
             for _, close in bars_open.values():
                 close()
