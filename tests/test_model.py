@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from composer.model import ModelConfig, MusicTransformer
+from composer.model import ModelConfig, MusicTransformer, apply_rotary, rotary_tables
 
 TINY = ModelConfig(vocab_size=50, block_size=64, n_layer=2, n_head=2, n_embd=32)
 
@@ -54,3 +54,17 @@ def test_too_long_sequence_is_refused() -> None:
     model = MusicTransformer(TINY)
     with pytest.raises(ValueError, match="block_size"):
         model(torch.zeros(1, TINY.block_size + 1, dtype=torch.long))
+
+
+def test_rotary_complex_product_matches_the_real_formula() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 2, 3, 8)  # (B, T, q/k, nh, hs)
+    rotations = rotary_tables(8, torch.arange(5), 10_000.0)[:, None, None]  # (T, 1, 1, hs/2)
+    rotated = apply_rotary(x, rotations)
+    x1, x2 = x[..., ::2], x[..., 1::2]
+    cos, sin = rotations.real, rotations.imag
+    expected = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    assert torch.allclose(rotated, expected, atol=1e-6)
+    assert torch.allclose(rotated[:, 0], x[:, 0])  # position 0 is not rotated
+    half = apply_rotary(x.bfloat16(), rotations)  # half precision takes the real formula
+    assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), expected, atol=0.05)
