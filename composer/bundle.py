@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from composer.checkpoint import WEIGHTS, newest_valid_checkpoint, sha256_file, verify_checkpoint
+from composer.checkpoint import (
+    RUN_CHECKPOINTS,
+    RUN_SUMMARY,
+    WEIGHTS,
+    newest_valid_checkpoint,
+    sha256_file,
+    verify_checkpoint,
+)
 from composer.errors import ComposerError, OutputError
 from composer.outputs import current_umask
 
@@ -170,7 +177,7 @@ def export_bundle(
     ``report_dir`` (a ``composer evaluate`` report of these same weights) is copied into
     the bundle's ``evaluation/`` folder.
     """
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / RUN_CHECKPOINTS
     source = ckpt_dir / checkpoint if checkpoint else None
     if source is None or not source.is_dir():
         source = newest_valid_checkpoint(ckpt_dir)
@@ -180,8 +187,8 @@ def export_bundle(
     report_files = _report_files(report_dir, sha256_file(source / WEIGHTS)) if report_dir else []
     saved = json.loads((source / "config.json").read_text(encoding="utf-8"))
     state_summary = (
-        json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        if (run_dir / "summary.json").is_file()
+        json.loads((run_dir / RUN_SUMMARY).read_text(encoding="utf-8"))
+        if (run_dir / RUN_SUMMARY).is_file()
         else {}
     )
     tokenizer_path = tokenizer_path or run_dir / TOKENIZER

@@ -30,6 +30,8 @@ STATE = "state.pt"
 CONFIG = "config.json"
 CHECKSUMS = "checksums.json"
 PREFIX = "step-"
+RUN_CHECKPOINTS = "checkpoints"  # a run folder's checkpoint folder
+RUN_SUMMARY = "summary.json"  # written when a training run ends
 
 
 class CheckpointError(ComposerError):

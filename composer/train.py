@@ -23,6 +23,8 @@ import tomllib
 import torch
 
 from composer.checkpoint import (
+    RUN_CHECKPOINTS,
+    RUN_SUMMARY,
     copy_checkpoint,
     load_checkpoint,
     newest_valid_checkpoint,
@@ -33,10 +35,10 @@ from composer.data import IGNORE_INDEX, BatchSpec, TokenData, eval_windows, load
 from composer.errors import ConfigError
 from composer.model import ModelConfig, MusicTransformer
 from composer.outputs import write_atomic
+from composer.tokenizer import TOKENIZER_FILE  # 'composer tokenize' puts one next to the shards
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizer.json"  # written by 'composer tokenize' next to the shards
 
 
 @dataclass
@@ -246,7 +248,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
     if config.batch_size % dist_info.world:
         raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the "
                           f"{dist_info.world} processes")
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / RUN_CHECKPOINTS
     torch.manual_seed(config.seed)
     model = MusicTransformer(config.model)
     optimizer_state = None
@@ -350,7 +352,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
                "parameters": model.num_parameters(), "world_size": dist_info.world,
                "device": str(device), "dtype": config.dtype}
     if dist_info.is_main:
-        write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+        write_atomic(run_dir / RUN_SUMMARY, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     return summary
 
 
@@ -390,7 +392,7 @@ def _barrier(dist_info: Distributed) -> None:
 def evaluate_checkpoint(run_dir: Path, tokens_dir: Path, checkpoint: str = "best",
                         windows: int = 1000) -> dict[str, Any]:
     """Validation loss (overall and per style, nats per token) of a run's checkpoint."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / RUN_CHECKPOINTS
     path = ckpt_dir / "best" if checkpoint == "best" else newest_valid_checkpoint(ckpt_dir)
     if path is None or not path.is_dir():
         raise ConfigError(f"{run_dir}: no {checkpoint} checkpoint to evaluate")

@@ -8,7 +8,6 @@ tokenizer matches, and the newest training checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -19,38 +18,36 @@ from composer.cli.evaluate_cmd import evaluate
 from composer.cli.export_cmd import export
 from composer.cli.tokenizer_cmds import tokenize
 from composer.cli.tokenizer_cmds import train as tokenizer_train
-from composer.cli.train_cmd import train
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from composer.cli.train_cmd import train, train_settings
 
 
 def _tokens_match(tokens_dir: Path, tokenizer_json: Path) -> bool:
     """True when ``tokens_dir`` holds finished shards made with this very tokenizer."""
-    meta = tokens_dir / "meta.json"
+    from composer.checkpoint import sha256_file
+    from composer.tokens import META
+
+    meta = tokens_dir / META
     if not meta.is_file() or not tokenizer_json.is_file():
         return False
     try:
         recorded = json.loads(meta.read_text(encoding="utf-8")).get("tokenizer_sha256")
     except (OSError, ValueError):
         return False
-    return recorded == _sha256(tokenizer_json)
+    return recorded == sha256_file(tokenizer_json)
 
 
 def _training_state(run_dir: Path, max_steps: int) -> str:
     """'done', 'resume' or 'new' for a run folder."""
-    summary = run_dir / "summary.json"
+    from composer.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
+
+    summary = run_dir / RUN_SUMMARY
     if summary.is_file():
         try:
             if json.loads(summary.read_text(encoding="utf-8")).get("steps", 0) >= max_steps:
                 return "done"
         except (OSError, ValueError):
             pass
-    checkpoints = run_dir / "checkpoints"
-    if checkpoints.is_dir() and any(p.name.startswith("step-") for p in checkpoints.iterdir()):
-        return "resume"
-    return "new"
+    return "resume" if list_checkpoints(run_dir / RUN_CHECKPOINTS) else "new"
 
 
 @click.command(epilog="""\b
@@ -94,6 +91,7 @@ def recipe(ctx: click.Context, config_path: Path, work_dir: Path, run_dir: Path,
            notes_path: Path | None, force: bool, quiet: bool) -> None:
     """Build the corpus, train the tokenizer and the model, and export a bundle."""
     from composer.errors import ConfigError
+    from composer.tokenizer import TOKENIZER_FILE
     from composer.train import load_config
 
     if not config_path.is_file():
@@ -101,10 +99,10 @@ def recipe(ctx: click.Context, config_path: Path, work_dir: Path, run_dir: Path,
                           "or pass --config FILE.toml)")
     if out_dir.exists() and not force:
         raise ConfigError(f"{out_dir} exists; pass --force to replace it")
-    settings = list(overrides) + ([f"device={device}"] if device else [])
-    max_steps = load_config(config_path, settings).max_steps  # a bad setting fails before hours of work
+    # a bad setting fails now, not after hours of work
+    max_steps = load_config(config_path, train_settings(overrides, device)).max_steps
     corpus_dir, tokenizer_dir, tokens_dir = work_dir / "corpus", work_dir / "tokenizer", work_dir / "tokens"
-    tokenizer_json = tokenizer_dir / "tokenizer.json"
+    tokenizer_json = tokenizer_dir / TOKENIZER_FILE
     steps = 6 if run_evaluation else 5
 
     def header(number: int, text: str) -> None:

@@ -32,8 +32,7 @@ def train(tokens_dir: Path, run_dir: Path, config_path: Path | None, overrides: 
     from composer.train import load_config
     from composer.train import train as run_training
 
-    settings = list(overrides) + ([f"device={device}"] if device else [])
-    config = load_config(config_path, settings)
+    config = load_config(config_path, train_settings(overrides, device))
     bar: dict[str, Any] = {}
 
     def on_step(info: dict[str, Any]) -> None:
@@ -62,6 +61,11 @@ def train(tokens_dir: Path, run_dir: Path, config_path: Path | None, overrides: 
     click.echo(f"trained {summary['parameters'] / 1e6:.2f}M parameters to step {summary['steps']}: "
                f"loss {summary['final_loss']:.4f}, best val {summary['best_val_loss']:.4f} "
                f"in {summary['seconds']:.0f} s → {run_dir}")
+
+
+def train_settings(overrides: tuple[str, ...], device: str | None) -> list[str]:
+    """``--set`` items plus ``--device`` as one more setting."""
+    return list(overrides) + ([f"device={device}"] if device else [])
 
 
 def _is_rank_zero() -> bool:
