@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from composer.cpu_decoder import NumpyDecoder, numpy_decoding_applies
 from composer.sampling import SamplingSettings, guided_logits, sample_next
 
 if TYPE_CHECKING:
@@ -79,15 +80,40 @@ def _meter_control(grammar: TokenGrammar, meter: str | None, control: np.ndarray
     return cache[meter] if control is None else control & cache[meter]
 
 
+class _TorchDecoder:
+    """The model's own cached forward pass, for weights the numpy decoder does not take."""
+
+    def __init__(self, model: MusicTransformer) -> None:
+        self.model = model
+        self.cache: KVCache | None = None
+
+    @property
+    def pos(self) -> int:
+        return 0 if self.cache is None else self.cache.pos
+
+    @torch.no_grad()
+    def start(self, ids: np.ndarray) -> torch.Tensor:
+        device = self.model.embed.weight.device
+        tokens = torch.from_numpy(ids).to(device)  # (B, T)
+        self.cache = self.model.new_cache(ids.shape[0])
+        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+
+    @torch.no_grad()
+    def step(self, ids: np.ndarray) -> torch.Tensor:
+        tokens = torch.from_numpy(ids).to(self.model.embed.weight.device)[:, None]  # (B, 1)
+        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+
+
 class _Context:
     """Token history of every row and the KV cache over its most recent window."""
 
     def __init__(self, model: MusicTransformer, rows: list[list[int]], keep: float) -> None:
-        self.model = model
         self.rows = rows  # full sequences, style token first
         self.block = model.config.block_size
         self.keep = keep
-        self.cache: KVCache | None = None
+        self.decoder: NumpyDecoder | _TorchDecoder = (
+            NumpyDecoder(model) if numpy_decoding_applies(model) else _TorchDecoder(model)
+        )
 
     def _window(self, row: list[int]) -> list[int]:
         if len(row) <= self.block:
@@ -95,28 +121,17 @@ class _Context:
         tail = max(1, int(self.block * self.keep)) - 1
         return [row[0], *row[-tail:]]
 
-    @torch.no_grad()
     def prefill(self) -> torch.Tensor:
         """Forward over every row's window; logits of the last position (B, V)."""
-        windows = [self._window(r) for r in self.rows]
-        length = len(windows[0])
-        device = self.model.embed.weight.device
-        ids = torch.tensor(windows, dtype=torch.long, device=device)  # (B, T)
-        self.cache = self.model.new_cache(len(windows), self.block)
-        logits, _ = self.model(ids, cache=self.cache)  # (B, T, V)
-        assert self.cache.pos == length
-        return logits[:, -1]
+        windows = np.array([self._window(r) for r in self.rows], dtype=np.int64)  # (B, T)
+        return torch.as_tensor(self.decoder.start(windows))
 
-    @torch.no_grad()
     def step(self, new_ids: list[int]) -> torch.Tensor:
         for row, token in zip(self.rows, new_ids, strict=True):
             row.append(token)
-        if self.cache is None or self.cache.pos + 1 > self.block:
+        if self.decoder.pos + 1 > self.block:
             return self.prefill()  # the window slides: re-encode style + recent tokens
-        device = self.model.embed.weight.device
-        ids = torch.tensor(new_ids, dtype=torch.long, device=device)[:, None]  # (B, 1)
-        logits, _ = self.model(ids, cache=self.cache)  # (B, 1, V)
-        return logits[:, -1]
+        return torch.as_tensor(self.decoder.step(np.array(new_ids, dtype=np.int64)))
 
 
 def decode(

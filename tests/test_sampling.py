@@ -46,3 +46,34 @@ def test_bad_settings() -> None:
         SamplingSettings(top_p=0)
     with pytest.raises(ValueError):
         SamplingSettings(temperature=-1)
+
+
+def _expected(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
+    """The distribution top-k and top-p define, from a full sort (the textbook recipe)."""
+    probs = torch.softmax(logits / settings.temperature, dim=-1)
+    if settings.top_k:
+        kth = probs.topk(settings.top_k).values[-1]
+        probs = torch.where(probs >= kth, probs, 0.0)
+        probs = probs / probs.sum()
+    ranked, order = probs.sort(descending=True)
+    keep = (ranked.cumsum(0) - ranked) < settings.top_p
+    nucleus = torch.zeros_like(probs).scatter(0, order, ranked * keep)
+    return nucleus / nucleus.sum()
+
+
+@pytest.mark.parametrize("spread, settings", [
+    (4.0, SamplingSettings(temperature=0.85, top_p=0.9)),  # a peaked row: the nucleus is small
+    (0.3, SamplingSettings(temperature=1.0, top_p=0.9)),  # a flat row: it spans most tokens
+    (2.0, SamplingSettings(temperature=1.0, top_k=30, top_p=0.8)),
+    (1.0, SamplingSettings(temperature=1.2)),
+])
+def test_samples_follow_the_nucleus_distribution(spread: float, settings: SamplingSettings) -> None:
+    logits = torch.randn(300, generator=_gen(3)) * spread
+    draws = 12_000
+    picks = sample_next(logits.expand(draws, -1), settings, _gen(5))  # one draw per row
+    observed = torch.bincount(picks, minlength=300).float() / draws
+    expected = _expected(logits, settings)
+    assert observed[expected == 0].sum() == 0  # nothing outside the nucleus, ever
+    # within 5 standard errors, plus a little slack for the rarest tokens
+    tolerance = 5 * (expected * (1 - expected) / draws).sqrt() + 1e-3
+    assert ((observed - expected).abs() <= tolerance).all()
