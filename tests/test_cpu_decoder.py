@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from composer.cpu_decoder import NumpyDecoder, erf, gelu, numpy_decoding_applies
+from composer.cpu_decoder import NumpyDecoder, gelu, numpy_decoding_applies
 from composer.model import ModelConfig, MusicTransformer
 
 
@@ -43,10 +43,10 @@ def test_numpy_decoder_equals_the_models_forward(config: ModelConfig) -> None:
     assert np.abs(again - full[:, 4]).max() <= 1e-4
 
 
-def test_erf_and_gelu_match_torch() -> None:
-    x = torch.linspace(-8, 8, 20_001)
-    assert (torch.from_numpy(erf(x.numpy())) - torch.erf(x)).abs().max() <= 5e-7
-    assert (torch.from_numpy(gelu(x.numpy())) - torch.nn.functional.gelu(x)).abs().max() <= 5e-6
+def test_gelu_matches_torch() -> None:
+    x = torch.linspace(-10, 10, 40_001)
+    error = (torch.from_numpy(gelu(x.numpy())) - torch.nn.functional.gelu(x)).abs()
+    assert (error <= 1e-6 * (1 + x.abs())).all()
 
 
 def test_applies_only_to_fp32_weights_on_the_cpu() -> None:
