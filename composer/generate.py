@@ -174,7 +174,7 @@ def decode(
         if budget < 0:
             for i in range(n):
                 if not finished[i]:
-                    results[i].extend(grammar.ending(states[i]))
+                    results[i].extend(grammar.closing(states[i]))
                     finished[i] = True
             break
         scores = logits[:n]
@@ -205,7 +205,7 @@ def decode(
             too_long = entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] >= spec.bars
             if (opens_bar and bars[i] >= spec.bars) or too_long:
                 # the piece has its bars (or a bar ran away): close it the shortest way
-                ending = [grammar.eos_id] if grammar.can_end[states[i]] else grammar.ending(states[i])
+                ending = grammar.closing(states[i])
                 results[i].extend(ending)
                 for token in ending:
                     bars[i] += int(grammar.bars_in_entry[token])

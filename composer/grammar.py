@@ -63,6 +63,8 @@ class TokenGrammar:
     allowed: np.ndarray = field(init=False)  # (S, V) bool
     can_end: np.ndarray = field(init=False)  # (S,) bool: EOS allowed here
     steps_to_end: np.ndarray = field(init=False)  # (S,) int32: fewest entries to END
+    # transitions through entries without a Bar, and fewest such entries to END
+    _bar_free: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.allowed = self.transition >= 0
@@ -237,6 +239,25 @@ class TokenGrammar:
         if control is not None:
             transition = np.where(control[None, :], transition, -1)  # (S, V)
             steps = _steps_to_end(transition, self.end_state)
+        return self._walk_to_end(state, transition, steps)
+
+    def closing(self, state: int) -> list[int]:
+        """A shortest ending from ``state`` that opens no new bar, where one exists.
+
+        A piece is closed once its last bar is full; the shortest ending alone may run
+        through an entry that holds a ``Bar`` and add a bar nobody asked for.
+        """
+        if self.can_end[state]:
+            return [self.eos_id]
+        if self._bar_free is None:
+            transition = np.where((self.bars_in_entry == 0)[None, :], self.transition, -1)  # (S, V)
+            self._bar_free = transition, _steps_to_end(transition, self.end_state)
+        transition, steps = self._bar_free
+        if steps[state] == UNREACHABLE:  # every way on opens a bar first
+            return self.ending(state)
+        return self._walk_to_end(state, transition, steps)
+
+    def _walk_to_end(self, state: int, transition: np.ndarray, steps: np.ndarray) -> list[int]:
         out: list[int] = []
         while state != self.end_state:
             if steps[state] == UNREACHABLE:
