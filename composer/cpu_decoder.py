@@ -12,6 +12,7 @@ Inference only: weights are read once, at construction, and never written back.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,9 +32,13 @@ def numpy_decoding_applies(model: MusicTransformer) -> bool:
 
 
 # Abramowitz & Stegun 7.1.26: erf(z) = 1 - t·poly(t)·exp(-z²), t = 1 / (1 + p·z), z ≥ 0,
-# within 1.5e-7, about fp32's resolution; numpy has no erf
-_ERF_P = 0.3275911
-_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)  # a1 … a5
+# within 1.5e-7, about fp32's resolution; numpy has no erf. Constants are fp32 scalars made
+# once: at decoding sizes, converting them on every call costs more than the arithmetic.
+_ERF_P = np.float32(0.3275911)
+_ERF_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027,
+                                      1.061405429))  # a1 … a5
+_SQRT_HALF = np.float32(1 / math.sqrt(2))
+_HALF = np.float32(0.5)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -43,28 +48,34 @@ def gelu(x: np.ndarray) -> np.ndarray:
     steps, because at decoding sizes each numpy call costs more than its arithmetic.
     """
     z = np.abs(x)
-    z *= np.float32(1 / math.sqrt(2))
-    t = z * np.float32(_ERF_P)
+    z *= _SQRT_HALF
+    t = z * _ERF_P
     t += 1
     np.reciprocal(t, out=t)
-    poly = t * np.float32(_ERF_A[4])
-    for coefficient in reversed(_ERF_A[:4]):
-        poly += np.float32(coefficient)
+    poly = t * _ERF_A[4]
+    for coefficient in _ERF_A[3::-1]:
+        poly += coefficient
         poly *= t
     np.square(z, out=z)
     np.negative(z, out=z)
     np.exp(z, out=z)
     poly *= z  # q
     poly *= x
-    poly *= np.float32(0.5)  # x·q/2
+    poly *= _HALF  # x·q/2
     return np.where(x >= 0, x - poly, poly)
 
 
-def normalize(x: np.ndarray, eps: float) -> np.ndarray:
+@functools.cache
+def _inverse(width: int) -> np.float32:
+    return np.float32(1 / width)
+
+
+def normalize(x: np.ndarray, eps: np.float32) -> np.ndarray:
     """Layer norm over the last axis without its gain (folded into the next weights)."""
-    centred = x - x.sum(axis=-1, keepdims=True) * np.float32(1 / x.shape[-1])
-    variance = np.einsum("...i,...i->...", centred, centred)[..., None] * np.float32(1 / x.shape[-1])
-    centred *= 1 / np.sqrt(variance + np.float32(eps))
+    inverse_width = _inverse(x.shape[-1])
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) * inverse_width
+    variance = np.einsum("...i,...i->...", centred, centred)[..., None]
+    centred *= 1 / np.sqrt(variance * inverse_width + eps)
     return centred
 
 
@@ -82,10 +93,10 @@ class _Layer:
     norm(x) @ diag(g)·W), and 1/√hs into the query columns: fewer calls per token.
     """
 
-    eps1: float
+    eps1: np.float32
     qkv: np.ndarray  # (C, 3C)
     proj: np.ndarray  # (C, C)
-    eps2: float
+    eps2: np.float32
     fc: np.ndarray  # (C, 4C)
     fc_out: np.ndarray  # (4C, C)
 
@@ -121,10 +132,10 @@ class NumpyDecoder:
         with torch.no_grad():
             self.layers = [
                 _Layer(
-                    eps1=block.norm1.eps,
+                    eps1=np.float32(block.norm1.eps),
                     qkv=_matrix(block.attn.qkv.weight * query_scale[:, None], block.norm1.weight),
                     proj=_matrix(block.attn.proj.weight),
-                    eps2=block.norm2.eps,
+                    eps2=np.float32(block.norm2.eps),
                     fc=_matrix(block.mlp.fc.weight, block.norm2.weight),
                     fc_out=_matrix(block.mlp.proj.weight),
                 )
@@ -132,7 +143,7 @@ class NumpyDecoder:
             ]
             self.embed = model.embed.weight.detach().numpy().astype(np.float32)  # (V, C)
             self.head = _matrix(model.head.weight, model.norm.weight)  # (C, V)
-        self.norm_eps = model.norm.eps
+        self.norm_eps = np.float32(model.norm.eps)
         positions = torch.arange(self.max_len)
         self.rotations = rotary_tables(self.head_size, positions, config.rope_base).numpy()  # (N, hs/2)
         self.keys = np.zeros((0,), np.float32)  # (L, B, nh, N, hs) once started
