@@ -43,8 +43,8 @@ def sample_next(logits: torch.Tensor, settings: SamplingSettings, generator: tor
 
     Each row must allow at least one token. The generator supplies one uniform number
     per row; the rest is a few small numpy operations over the allowed tokens of each
-    row (a grammar allows a third of them or fewer), several times cheaper than torch's
-    operations over the whole vocabulary.
+    row (the grammar allows 900–1,650 of the default model's 4,096 at a step), several
+    times cheaper than torch's sort and multinomial over the whole vocabulary.
     """
     scores = logits.detach().float().cpu().numpy()  # (B, V)
     masks = None if allowed is None else allowed.cpu().numpy()  # (B, V)
