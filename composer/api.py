@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import symusic
 
     from composer.bundle import Bundle
+    from composer.cpu_decoder import NumpyDecoder
+    from composer.generate import TorchDecoder
     from composer.tokenizer import Tokenizer
 
 MODEL_ENV = "COMPOSER_MODEL"
@@ -120,6 +122,7 @@ class Composer:
         self.tokenizer: Tokenizer = load_tokenizer(bundle.tokenizer_path)
         self.model = bundle.load_model(device)
         self.device = device
+        self._decoder: NumpyDecoder | TorchDecoder | None = None  # made once, on first use
 
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "cpu") -> Composer:
@@ -185,7 +188,7 @@ class Composer:
                 num: int, meter: str | None) -> list[list[int]]:
         import torch
 
-        from composer.generate import DecodeSpec, decode
+        from composer.generate import DecodeSpec, decode, new_decoder
         from composer.sampling import SamplingSettings
 
         try:
@@ -195,9 +198,11 @@ class Composer:
         spec = DecodeSpec(bars=bars_total, sampling=sampling, style_strength=settings.style_strength,
                           max_entries_per_bar=settings.max_entries_per_bar)
         generator = torch.Generator().manual_seed(settings.seed)
+        if self._decoder is None:
+            self._decoder = new_decoder(self.model)
         return decode(self.model, self.tokenizer.grammar, [prompt] * num, spec, generator,
                       control=self._control(settings, meter),
-                      unconditional_style=self.tokenizer.style_ids["any"])
+                      unconditional_style=self.tokenizer.style_ids["any"], decoder=self._decoder)
 
     def _provenance(self, settings: GenerationSettings, **extra: Any) -> dict[str, Any]:
         return {"model": self.bundle.name, "model_sha256": self.bundle.weights_sha256[:16],

@@ -80,7 +80,7 @@ def _meter_control(grammar: TokenGrammar, meter: str | None, control: np.ndarray
     return cache[meter] if control is None else control & cache[meter]
 
 
-class _TorchDecoder:
+class TorchDecoder:
     """The model's own cached forward pass, for weights the numpy decoder does not take."""
 
     def __init__(self, model: MusicTransformer) -> None:
@@ -104,16 +104,20 @@ class _TorchDecoder:
         return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
 
 
+def new_decoder(model: MusicTransformer) -> NumpyDecoder | TorchDecoder:
+    """The fastest decoder for ``model``: numpy for fp32 weights on the CPU, else torch."""
+    return NumpyDecoder(model) if numpy_decoding_applies(model) else TorchDecoder(model)
+
+
 class _Context:
     """Token history of every row and the KV cache over its most recent window."""
 
-    def __init__(self, model: MusicTransformer, rows: list[list[int]], keep: float) -> None:
+    def __init__(self, decoder: NumpyDecoder | TorchDecoder, block: int, rows: list[list[int]],
+                 keep: float) -> None:
         self.rows = rows  # full sequences, style token first
-        self.block = model.config.block_size
+        self.block = block
         self.keep = keep
-        self.decoder: NumpyDecoder | _TorchDecoder = (
-            NumpyDecoder(model) if numpy_decoding_applies(model) else _TorchDecoder(model)
-        )
+        self.decoder = decoder
 
     def _window(self, row: list[int]) -> list[int]:
         if len(row) <= self.block:
@@ -142,12 +146,14 @@ def decode(
     generator: torch.Generator,
     control: np.ndarray | None = None,
     unconditional_style: int | None = None,
+    decoder: NumpyDecoder | TorchDecoder | None = None,
 ) -> list[list[int]]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
     Returns complete sequences (prompt included) that the grammar accepts, ending in EOS.
     With ``spec.style_strength != 1`` a second batch of rows, whose style token is
-    ``unconditional_style``, supplies the style-free logits for guidance.
+    ``unconditional_style``, supplies the style-free logits for guidance. ``decoder``
+    (from ``new_decoder(model)``) may be kept between calls: it prepares weights once.
     """
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
@@ -166,7 +172,7 @@ def decode(
     entries_in_bar = [0] * n
     meter_masks: dict[str, np.ndarray] = {}
     row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
-    context = _Context(model, rows, spec.context_keep)
+    context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep)
     logits = context.prefill()
     budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
     while not all(finished):

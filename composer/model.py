@@ -182,7 +182,7 @@ class MusicTransformer(nn.Module):
         if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _rotary(self, length: int, device: torch.device) -> torch.Tensor:
+    def rotations(self, length: int, device: torch.device) -> torch.Tensor:
         """Rotations (N, 1, 1, hs/2) for positions 0..N-1, N ≥ length; built once, not weights."""
         table = self._rotary_table
         if table is None or table.shape[0] < length or table.device != device:
@@ -206,7 +206,7 @@ class MusicTransformer(nn.Module):
         start = cache.pos if cache is not None else 0
         if cache is None and t > self.config.block_size:
             raise ValueError(f"sequence of {t} tokens exceeds block_size {self.config.block_size}")
-        rotations = self._rotary(start + t, idx.device)[start:start + t]  # (T, 1, 1, hs/2)
+        rotations = self.rotations(start + t, idx.device)[start:start + t]  # (T, 1, 1, hs/2)
         x = self.drop(self.embed(idx))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
             x = block(x, rotations, cache, layer)

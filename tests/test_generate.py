@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from composer.api import Composer, key_pitch_classes
 from composer.cli import cli
 from composer.errors import ConfigError, InputFileError
-from composer.generate import DecodeSpec, decode
+from composer.generate import DecodeSpec, TorchDecoder, decode
 from composer.model import ModelConfig, MusicTransformer
 from composer.music_facts import count_bars, time_signature_names
 from composer.provenance import read_provenance
@@ -118,16 +118,13 @@ def test_closing_a_piece_opens_no_extra_bar(composer: Composer, shipped: bool) -
     assert repaired > 0 or not shipped  # the shipped grammar has states the fix is for
 
 
-def test_torch_decoder_path_agrees_with_numpy(composer: Composer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_decoder_path_agrees_with_numpy(composer: Composer) -> None:
     """The torch KV-cache path (GPUs, non-fp32 weights) decodes what the numpy path does."""
-    import composer.generate as generate_module
-
     model, grammar = composer.model, composer.tokenizer.grammar
     prompts = [[composer.tokenizer.style_id("irish")]] * 2
     spec = DecodeSpec(bars=3, sampling=_greedy(), max_entries_per_bar=24)
     numpy_ids = decode(model, grammar, prompts, spec, torch.Generator())
-    monkeypatch.setattr(generate_module, "numpy_decoding_applies", lambda model: False)
-    torch_ids = decode(model, grammar, prompts, spec, torch.Generator())
+    torch_ids = decode(model, grammar, prompts, spec, torch.Generator(), decoder=TorchDecoder(model))
     assert torch_ids == numpy_ids
     assert all(grammar.bars_done(ids) == 3 for ids in torch_ids)
 
