@@ -182,8 +182,8 @@ def _on_alarm(signum: int, frame: object) -> None:
 def run_one(data: bytes, score_it: bool, timeout: float, abc: bool = False) -> str:
     """``"read"``, ``"refused"`` or ``"scored"``; raises anything that is a crash."""
     from composer.errors import ComposerError
-    from composer.midi_io import ReadLimits, parse_music21, score_from_midi_bytes, score_from_stream
-    from composer.score import score_to_musicxml
+    from composer.io.reader import ReadLimits, parse_music21, score_from_midi_bytes, score_from_stream
+    from composer.score.write import score_to_musicxml
 
     signal.setitimer(signal.ITIMER_PROF, timeout)
     try:
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = built_in_seeds() + (folder_seeds(args.seeds) if args.seeds else [])
     import music21  # noqa: F401
 
-    import composer.score  # noqa: F401  (imported before the clock and the memory limit start)
+    import composer.score.write  # noqa: F401  (imported before the clock and the memory limit start)
 
     _limit_memory(args.memory_gb)
     signal.signal(signal.SIGPROF, _on_alarm)

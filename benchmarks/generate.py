@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from composer.cpu_decoder import NumpyDecoder
-from composer.model import ModelConfig, MusicTransformer
+from composer.generate.cpu_decoder import NumpyDecoder
+from composer.model.transformer import ModelConfig, MusicTransformer
 
 
 def ours_decoder(decoder: NumpyDecoder, batch: int, new: int) -> float:
@@ -88,7 +88,7 @@ def build_hf(config: ModelConfig) -> torch.nn.Module:
 
 
 def nll(model: torch.nn.Module, tokens: Path, windows: int = 40) -> float:
-    from composer.data import eval_windows, load_token_data
+    from composer.train.batches import eval_windows, load_token_data
 
     data = load_token_data(tokens, splits=("val",))
     total, count = 0.0, 0
@@ -113,7 +113,7 @@ def main() -> None:
 
     bundle = None
     if (args.model / "config.json").is_file():
-        from composer.bundle import load_bundle
+        from composer.model.bundle import load_bundle
 
         bundle = load_bundle(args.model)
         model = bundle.load_model()
@@ -153,7 +153,7 @@ def main() -> None:
 
     if bundle is not None:
         from composer.api import Composer
-        from composer.midi_io import score_seconds
+        from composer.io.reader import score_seconds
 
         composer = Composer.load(args.model)
         composer.generate(style=composer.styles[0], bars=2, seed=0)  # warm-up

@@ -5,7 +5,7 @@
     python benchmarks/score_quality.py --extra generated/ --extra more.mid   # add your MIDI
 
 For every piece: MIDI → composer's MusicXML → re-read by music21 (and loaded by
-verovio, whose warnings are counted), then composer.score_quality's checks:
+verovio, whose warnings are counted), then composer.score.quality's checks:
 
     full_measures   fraction of measures (× staves) whose voices fill their time signature (goal 1.0)
     notatable       fraction of notes with a notatable duration (goal ≥ 0.98)
@@ -75,12 +75,12 @@ def check_piece(path: Path, config: object) -> tuple[object, int, float, bool]:
     """(QualityCounts, verovio warnings, seconds, would the analysed key match) for one file."""
     import music21
 
-    from composer.midi_io import read_score
-    from composer.music_facts import estimate_key
-    from composer.score import score_to_musicxml
-    from composer.score_plan import key_from_name
-    from composer.score_quality import check_stream
-    from composer.score_render import engrave
+    from composer.io.reader import read_score
+    from composer.music.facts import estimate_key
+    from composer.score.plan import key_from_name
+    from composer.score.quality import check_stream
+    from composer.score.render import engrave
+    from composer.score.write import score_to_musicxml
 
     start = time.perf_counter()
     score = read_score(path)
@@ -118,8 +118,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from composer.errors import ComposerError
-    from composer.score import ScoreConfig
-    from composer.score_quality import QualityCounts
+    from composer.score.quality import QualityCounts
+    from composer.score.write import ScoreConfig
 
     config = ScoreConfig(key_source=args.key_source)
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]

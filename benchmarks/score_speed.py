@@ -74,9 +74,9 @@ def main() -> None:
     cold_start = time.perf_counter()
     import music21
 
-    from composer.midi_io import read_score
-    from composer.score import score_file, score_to_stream
-    from composer.score_render import engrave, musicxml_bytes, pdf_bytes
+    from composer.io.reader import read_score
+    from composer.score.render import engrave, musicxml_bytes, pdf_bytes
+    from composer.score.write import score_file, score_to_stream
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

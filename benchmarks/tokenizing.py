@@ -23,8 +23,8 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 if TYPE_CHECKING:
-    from composer.grammar import TokenGrammar
-    from composer.tokenizer import Tokenizer
+    from composer.tokens.grammar import TokenGrammar
+    from composer.tokens.tokenizer import Tokenizer
 
 
 def _held_out_compression(tok: Tokenizer, corpus: Path, records: list[dict[str, Any]]) -> tuple[float, float]:
@@ -42,7 +42,7 @@ def _held_out_compression(tok: Tokenizer, corpus: Path, records: list[dict[str, 
 def _grammar_accepts(grammar: TokenGrammar, tokens_dir: Path) -> tuple[int, int]:
     import numpy as np
 
-    from composer.tokens import SPLITS, read_split
+    from composer.tokens.shards import SPLITS, read_split
 
     table = grammar.transition.tolist()  # list lookups: ~10x faster than numpy scalars
     accepted = total = 0
@@ -69,11 +69,10 @@ def main() -> None:
 
     import symusic
 
-    from composer.corpus import read_manifest
-    from composer.grammar import TokenGrammar
-    from composer.token_roundtrip import RoundTrip, round_trip
-    from composer.tokenizer import TokenizerSettings, load_tokenizer
-    from composer.tokens import TokenizeConfig, tokenize_corpus, train_tokenizer
+    from composer.corpus.build import read_manifest
+    from composer.tokens.roundtrip import RoundTrip, round_trip
+    from composer.tokens.shards import TokenizeConfig, tokenize_corpus, train_tokenizer
+    from composer.tokens.tokenizer import TokenizerSettings, load_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,7 +133,7 @@ def main() -> None:
     print(f"incremental re-run: {again.reused} pieces reused in {out['retokenize_seconds']} s")
 
     started = time.monotonic()
-    grammar = TokenGrammar.from_tokenizer(tok)
+    grammar = tok.grammar
     out["grammar_build_s"] = round(time.monotonic() - started, 3)
     out["grammar_states"] = grammar.n_states
     out["grammar_mb"] = round(grammar.nbytes() / 1e6, 2)

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from composer.model import ModelConfig, MusicTransformer
+from composer.model.transformer import ModelConfig, MusicTransformer
 
 
 def build_hf(config: ModelConfig) -> torch.nn.Module:

@@ -20,10 +20,10 @@ from composer.errors import ComposerError, ConfigError, InputFileError, OutputEr
 if TYPE_CHECKING:
     import symusic
 
-    from composer.bundle import Bundle
-    from composer.cpu_decoder import NumpyDecoder
-    from composer.generate import TorchDecoder
-    from composer.tokenizer import Tokenizer
+    from composer.generate.cpu_decoder import NumpyDecoder
+    from composer.generate.decode import TorchDecoder
+    from composer.model.bundle import Bundle
+    from composer.tokens.tokenizer import Tokenizer
 
 MODEL_ENV = "COMPOSER_MODEL"
 MAX_BARS = 512
@@ -56,7 +56,7 @@ def key_pitch_classes(key: str) -> tuple[int, ...]:
         raise ConfigError(f"unknown key '{key}'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
     letter, accidental, mode = match.groups()
     tonic = (LETTERS[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
-    from composer.music_facts import MAJOR_STEPS
+    from composer.music.facts import MAJOR_STEPS
 
     steps = MINOR_STEPS if mode in ("m", "min", "minor") else MAJOR_STEPS
     return tuple(sorted((tonic + step) % 12 for step in steps))
@@ -88,18 +88,18 @@ class Piece:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def midi_bytes(self) -> bytes:
-        from composer.provenance import add_provenance
+        from composer.io.provenance import add_provenance
 
         return add_provenance(self.score.dumps_midi(), self.provenance)
 
     def save_midi(self, path: str | Path, force: bool = False) -> Path:
-        from composer.outputs import write_bytes_atomic
+        from composer.io.outputs import write_bytes_atomic
 
         return write_bytes_atomic(Path(path), self.midi_bytes(), force=force)
 
     def save_score(self, path: str | Path, force: bool = False, title: str | None = None) -> list[Path]:
         """Sheet music: .musicxml/.mxl/.pdf/.svg/.png (see ``composer score``)."""
-        from composer.score import write_score
+        from composer.score.write import write_score
 
         style = self.provenance.get("style", "")
         subtitle = f"{style} style, seed {self.provenance.get('seed')}" if style else None
@@ -116,7 +116,7 @@ class Composer:
     """A loaded model bundle, ready to write music."""
 
     def __init__(self, bundle: Bundle, device: str = "cpu") -> None:
-        from composer.tokenizer import load_tokenizer
+        from composer.tokens.tokenizer import load_tokenizer
 
         self.bundle = bundle
         self.tokenizer: Tokenizer = load_tokenizer(bundle.tokenizer_path)
@@ -126,7 +126,7 @@ class Composer:
 
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "cpu") -> Composer:
-        from composer.bundle import load_bundle
+        from composer.model.bundle import load_bundle
 
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
@@ -188,8 +188,8 @@ class Composer:
                 num: int, meter: str | None) -> list[list[int]]:
         import torch
 
-        from composer.generate import DecodeSpec, decode, new_decoder
-        from composer.sampling import SamplingSettings
+        from composer.generate.decode import DecodeSpec, decode, new_decoder
+        from composer.generate.sampling import SamplingSettings
 
         try:
             sampling = SamplingSettings(settings.temperature, settings.top_k, settings.top_p)
@@ -211,7 +211,7 @@ class Composer:
     def generate(self, style: str, bars: int = 16, seed: int = 0, num: int = 1,
                  **options: Any) -> Piece | list[Piece]:
         """Write ``bars`` new bars in ``style``; a list when ``num > 1``."""
-        from composer.fit import fit_to_bars
+        from composer.generate.fit import fit_to_bars
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         self._check(settings, bars)
@@ -227,7 +227,7 @@ class Composer:
                   seed: int = 0, num: int = 1, prompt_bars: int | None = None,
                   keep_prompt: bool = True, **options: Any) -> Piece | list[Piece]:
         """Continue a melody (a file, note text or a score) by ``bars`` bars in ``style``."""
-        from composer.continuation import join_continuation, prepare_prompt
+        from composer.generate.continuation import join_continuation, prepare_prompt
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         if settings.style != "any" and settings.style not in self.tokenizer.styles:

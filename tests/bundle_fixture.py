@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from test_tokenizer import build_tiny
 
-from composer.bundle import export_bundle
-from composer.train import load_config, train
+from composer.model.bundle import export_bundle
+from composer.train.loop import load_config, train
 
 TINY_TOML = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 _BUNDLE: dict[str, Path] = {}

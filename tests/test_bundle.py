@@ -8,11 +8,11 @@ import torch
 from test_train import tiny_config
 from tokens_fixture import write_token_shards
 
-from composer.bundle import BundleError, export_bundle, load_bundle
-from composer.checkpoint import load_checkpoint, sha256_file
 from composer.errors import OutputError
-from composer.model import MusicTransformer
-from composer.train import train
+from composer.model.bundle import BundleError, export_bundle, load_bundle
+from composer.model.checkpoint import load_checkpoint, sha256_file
+from composer.model.transformer import MusicTransformer
+from composer.train.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import ABC_BOOK, END_OF_TRACK, header, midi_file, track
 
-from composer.corpus import CorpusConfig, build_corpus, corpus_stats, read_manifest
-from composer.corpus_convert import ConvertOptions, segment_bounds
-from composer.corpus_sources import list_music21_inputs, split_abc_book, style_name
-from composer.corpus_split import assign_splits, source_fingerprint, split_for
+from composer.corpus.build import CorpusConfig, build_corpus, corpus_stats, read_manifest
+from composer.corpus.convert import ConvertOptions, segment_bounds
+from composer.corpus.sources import list_music21_inputs, split_abc_book, style_name
+from composer.corpus.split import assign_splits, source_fingerprint, split_for
 from composer.errors import CorpusError
 
 MANIFEST_FIELDS = {"id", "style", "split", "source", "midi", "n_notes", "n_bars",

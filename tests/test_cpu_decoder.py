@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from composer.cpu_decoder import NumpyDecoder, gelu, numpy_decoding_applies
-from composer.model import ModelConfig, MusicTransformer
+from composer.generate.cpu_decoder import NumpyDecoder, gelu, numpy_decoding_applies
+from composer.model.transformer import ModelConfig, MusicTransformer
 
 
 def _trained_looking_model(config: ModelConfig) -> MusicTransformer:

@@ -21,9 +21,9 @@ import pytest
 from test_train import TINY_TOML, tiny_config
 from tokens_fixture import write_token_shards
 
-from composer.checkpoint import list_checkpoints, load_checkpoint, newest_valid_checkpoint
-from composer.model import MusicTransformer
-from composer.train import train
+from composer.model.checkpoint import list_checkpoints, load_checkpoint, newest_valid_checkpoint
+from composer.model.transformer import MusicTransformer
+from composer.train.loop import train
 
 SETTINGS = {"max_steps": 60, "eval_every": 4, "log_every": 1, "threads": 1}
 KILLS = 5

@@ -16,12 +16,10 @@ from click.testing import CliRunner
 from test_tokenizer import build_tiny
 
 from composer.cli import cli
-from composer.evaluate import Corpus, EvaluateConfig, Sample, novelty, run_evaluation
-from composer.feature_overlap import feature_overlap, intra_distances, kl_divergence, overlap_area
-from composer.key_consistency import compare_keys, key_keeping, signature_fifths
-from composer.model import ModelConfig, MusicTransformer
-from composer.model_nll import sequence_nll
-from composer.note_features import (
+from composer.evaluate.feature_overlap import feature_overlap, intra_distances, kl_divergence, overlap_area
+from composer.evaluate.key_consistency import compare_keys, key_keeping, signature_fifths
+from composer.evaluate.model_nll import sequence_nll
+from composer.evaluate.note_features import (
     FEATURE_SIZE,
     inter_onset_intervals,
     length_histogram,
@@ -31,12 +29,14 @@ from composer.note_features import (
     polyphony,
     style_features,
 )
-from composer.style_classifier import (
+from composer.evaluate.run import Corpus, EvaluateConfig, Sample, novelty, run_evaluation
+from composer.evaluate.style_classifier import (
     accuracy,
     balanced_accuracy,
     confusion_matrix,
     train_style_classifier,
 )
+from composer.model.transformer import ModelConfig, MusicTransformer
 
 TPQ = 480
 
@@ -279,9 +279,9 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
 
 def _export_with_report(bundle: Path, report_dir: Path, tmp_path: Path) -> None:
     """The report travels into the bundle; a report of other weights is refused."""
-    from composer.bundle import BundleError, export_bundle
-    from composer.evaluate import load_report
-    from composer.evaluate_report import card_summary
+    from composer.evaluate.report import card_summary
+    from composer.evaluate.run import load_report
+    from composer.model.bundle import BundleError, export_bundle
 
     run = bundle.parent / "run"  # where tiny_bundle trained
     exported = export_bundle(run, tmp_path / "with-report", tokenizer_path=bundle / "tokenizer.json",
@@ -301,9 +301,9 @@ def _export_with_report(bundle: Path, report_dir: Path, tmp_path: Path) -> None:
 def test_bits_per_note_divides_the_unigram_nll_by_the_notes(tmp_path: Path, small_corpus: Path,
                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
     from composer.api import Composer
-    from composer.evaluate import bits_per_note
-    from composer.ngram import fit_ngram
-    from composer.tokens import read_split
+    from composer.evaluate.ngram import fit_ngram
+    from composer.evaluate.run import bits_per_note
+    from composer.tokens.shards import read_split
 
     tiny = build_tiny(tmp_path_factory)
     composer = Composer.load(tiny_bundle(tmp_path_factory))

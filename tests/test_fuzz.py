@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.errors import ComposerError
-from composer.midi_io import read_score
-from composer.score import score_file
+from composer.io.reader import read_score
+from composer.score.write import score_file
 
 
 def _seeds() -> list[bytes]:
@@ -104,7 +104,7 @@ def test_score_raises_only_composer_errors(data: bytes) -> None:
        .map(str.encode),
        fmt=st.sampled_from(["abc", "musicxml", "humdrum"]))
 def test_notation_prechecks_raise_only_composer_errors(head: bytes, body: bytes, fmt: str) -> None:
-    from composer.midi_io import check_notation
+    from composer.io.reader import check_notation
 
     try:
         check_notation(head + body, fmt, "fuzz")

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from composer.api import Composer, key_pitch_classes
 from composer.cli import cli
 from composer.errors import ConfigError, InputFileError
-from composer.generate import DecodeSpec, TorchDecoder, decode
-from composer.model import ModelConfig, MusicTransformer
-from composer.music_facts import count_bars, time_signature_names
-from composer.provenance import read_provenance
+from composer.generate.decode import DecodeSpec, TorchDecoder, decode
+from composer.io.provenance import read_provenance
+from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.music.facts import count_bars, time_signature_names
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> N
             score = composer.tokenizer.decode_ids(ids)
             if score.note_num() == 0:
                 undecodable += 1
-            from composer.fit import fit_to_bars
+            from composer.generate.fit import fit_to_bars
 
             if grammar.bars_done(ids) != bars or count_bars(fit_to_bars(score, bars)) != bars:
                 wrong_bars += 1
@@ -97,7 +97,7 @@ def test_closing_a_piece_opens_no_extra_bar(composer: Composer, shipped: bool) -
     through an entry holding a Bar (1 of the default model's 200 evaluation samples had 17
     bars of 16). The shipped tokenizer has such states; the tiny one may not."""
     from composer.api import default_model_path
-    from composer.tokenizer import TOKENIZER_FILE, load_tokenizer
+    from composer.tokens.tokenizer import TOKENIZER_FILE, load_tokenizer
 
     tokenizer = load_tokenizer(default_model_path() / TOKENIZER_FILE) if shipped else composer.tokenizer
     grammar = tokenizer.grammar
@@ -130,7 +130,7 @@ def test_torch_decoder_path_agrees_with_numpy(composer: Composer) -> None:
 
 
 def _greedy():
-    from composer.sampling import SamplingSettings
+    from composer.generate.sampling import SamplingSettings
 
     return SamplingSettings(temperature=0)
 
@@ -159,7 +159,7 @@ def test_key_names() -> None:
 def test_continue_keeps_prompt_meter_and_pickup(composer: Composer) -> None:
     text = "tinynotation: 3/4 r4 r4 e4 d4 c4 d4 e4 e4 e4 d2 d4"
     piece = composer.continue_(text, style="chinese_folk", bars=2, seed=1, max_entries_per_bar=32)
-    from composer.midi_io import read_score
+    from composer.io.reader import read_score
 
     prompt = read_score(text)
     got = [(n.time, n.pitch, n.duration) for t in piece.score.tracks for n in t.notes]
@@ -257,8 +257,8 @@ def test_continuation_stays_on_the_prompts_instrument(composer: Composer) -> Non
 def test_a_closing_rest_bar_is_kept_in_the_file() -> None:
     import symusic
 
-    from composer.fit import fit_to_bars
-    from composer.music_facts import count_bars
+    from composer.generate.fit import fit_to_bars
+    from composer.music.facts import count_bars
 
     score = symusic.Score(480)
     score.time_signatures.append(symusic.TimeSignature(0, 3, 4))

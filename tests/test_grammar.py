@@ -5,8 +5,8 @@ import pytest
 import symusic
 from test_tokenizer import Tiny, build_tiny
 
-from composer.grammar import GrammarCursor, TokenGrammar
-from composer.tokens import read_split
+from composer.tokens.grammar import GrammarCursor, TokenGrammar
+from composer.tokens.shards import read_split
 
 
 @pytest.fixture(scope="module")

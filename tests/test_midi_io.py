@@ -20,7 +20,7 @@ from composer.errors import (
     NoPitchedNotesError,
     UnsupportedFormatError,
 )
-from composer.midi_io import ReadLimits, read_score, score_from_midi_bytes
+from composer.io.reader import ReadLimits, read_score, score_from_midi_bytes
 
 
 def _bad_files() -> dict[str, tuple[bytes, type[ComposerError], str]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from composer.model import ModelConfig, MusicTransformer, apply_rotary, rotary_tables
+from composer.model.transformer import ModelConfig, MusicTransformer, apply_rotary, rotary_tables
 
 TINY = ModelConfig(vocab_size=50, block_size=64, n_layer=2, n_head=2, n_embd=32)
 

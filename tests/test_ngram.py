@@ -7,8 +7,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import composer.ngram
-from composer.ngram import NGramModel, fit_ngram
+import composer.evaluate.ngram
+from composer.evaluate.ngram import NGramModel, fit_ngram
 
 # Tiny corpus, vocab 3 (2 bits per id). Position 0 (the style token 0) is context only.
 #   targets (positions ≥ 1): 1 2 1 2 | 1 1      → N = 6, c(0) = 0, c(1) = 4, c(2) = 2
@@ -168,7 +168,7 @@ def test_chunked_scoring_matches_one_pass(monkeypatch: pytest.MonkeyPatch) -> No
     model = fit(corpus, order=5, vocab_size=6)
     seqs = [np.array(s) for s in corpus]
     whole = model.token_nll(seqs)
-    monkeypatch.setattr(composer.ngram, "_EVAL_CHUNK", 7)  # chunks split sequences mid-way
+    monkeypatch.setattr(composer.evaluate.ngram, "_EVAL_CHUNK", 7)  # chunks split sequences mid-way
     for a, b in zip(whole, model.token_nll(seqs), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not model.codes[0].flags.writeable

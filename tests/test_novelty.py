@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import symusic
 
-from composer import novelty
-from composer.novelty import (
+from composer.evaluate import novelty
+from composer.evaluate.novelty import (
     NOVELTY_FLAG_BARS,
     CopiedRun,
     NoteSequence,

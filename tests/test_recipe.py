@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from composer.bundle import load_bundle
 from composer.cli import cli
+from composer.model.bundle import load_bundle
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from composer.sampling import SamplingSettings, guided_logits, sample_next
+from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
 
 
 def _gen(seed: int = 0) -> torch.Generator:

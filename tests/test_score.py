@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import OutputError
-from composer.score_layout import (
+from composer.score.layout import (
     Bar,
     Event,
     bar_voices,
@@ -32,7 +32,7 @@ from composer.score_layout import (
     split_in_bar,
     voice_notes,
 )
-from composer.score_parts import clef_plan, instrument_for, separate_lines
+from composer.score.parts import clef_plan, instrument_for, separate_lines
 
 TPQ = 480
 
@@ -76,14 +76,14 @@ def bach_chorale() -> symusic.Score:
     """A real chorale (music21's corpus) as the corpus stores it: one choir track per voice."""
     import music21
 
-    from composer.m21_convert import stream_to_score
+    from composer.io.notation import stream_to_score
 
     return stream_to_score(music21.corpus.parse("bach/bwv66.6"), lambda i, n, name: 52)
 
 
 @lru_cache(maxsize=4)
 def written_xml(kind: str) -> bytes:
-    from composer.score import score_to_musicxml
+    from composer.score.write import score_to_musicxml
 
     if kind == "bach":
         return score_to_musicxml(bach_chorale(), title="Christ unser Herr", subtitle="style bach · seed 1")
@@ -144,8 +144,8 @@ METERS = [(4, 4), (3, 4), (6, 8), (2, 2), (5, 8)]
 def test_any_midi_is_laid_out_in_full_bars_of_notatable_pieces(
         tpq: int, meters: list[tuple[int, tuple[int, int]]], notes: list[tuple[int, int, int]],
         program: int) -> None:
-    from composer.score_layout import lay_out_staff, type_and_dots
-    from composer.score_plan import plan_notation
+    from composer.score.layout import lay_out_staff, type_and_dots
+    from composer.score.plan import plan_notation
 
     score = symusic.Score(tpq)
     for beat, (num, den) in meters:
@@ -251,9 +251,9 @@ def _notes(score: symusic.Score) -> list[tuple[int, int, int]]:
     "tinynotation: 6/8 c8 d e f4 g8 a4. b4. c'2. r4 r8 d'8 e' f'",
 ])
 def test_round_trip_through_the_notation_keeps_every_note(text: str) -> None:
-    from composer.m21_convert import stream_to_score
-    from composer.midi_io import parse_note_text
-    from composer.score import score_to_stream
+    from composer.io.notation import stream_to_score
+    from composer.io.reader import parse_note_text
+    from composer.score.write import score_to_stream
 
     original = stream_to_score(parse_note_text(text))
     notated = score_to_stream(original)
@@ -264,7 +264,7 @@ def test_round_trip_through_the_notation_keeps_every_note(text: str) -> None:
 
 
 def test_round_trip_of_a_four_part_chorale() -> None:
-    from composer.m21_convert import stream_to_score
+    from composer.io.notation import stream_to_score
 
     chorale = bach_chorale()
     again = stream_to_score(reparse(written_xml("bach")))
@@ -306,8 +306,8 @@ def test_one_choir_track_becomes_a_grand_staff_with_two_voices_per_staff() -> No
 
 
 def test_readability_checks_on_a_few_pieces() -> None:
-    from composer.score import score_to_musicxml
-    from composer.score_quality import QualityCounts, check_stream
+    from composer.score.quality import QualityCounts, check_stream
+    from composer.score.write import score_to_musicxml
 
     rng = [(k * 7919) % 13 for k in range(64)]  # deterministic "random" rhythm and pitches
     jig = [(k * 0.5, 0.5, 67 + rng[k] % 8) for k in range(48)]
@@ -333,8 +333,8 @@ def test_readability_checks_on_a_few_pieces() -> None:
 
 
 def test_a_played_melody_is_written_as_plain_eighths() -> None:
-    from composer.score_layout import lay_out_staff
-    from composer.score_plan import plan_notation
+    from composer.score.layout import lay_out_staff
+    from composer.score.plan import plan_notation
 
     rng = [(k * 7919) % 13 for k in range(40)]
     played = [(1 + k * 0.5 + (rng[k] - 6) / 97, 0.45 + rng[k] / 131, 62 + rng[k] % 9) for k in range(40)]
@@ -348,7 +348,7 @@ def test_a_played_melody_is_written_as_plain_eighths() -> None:
 
 
 def test_verovio_reads_our_musicxml_without_warnings() -> None:
-    from composer.score_render import engrave
+    from composer.score.render import engrave
 
     for kind in ("bach", "one_track"):
         pages, messages = engrave(written_xml(kind))
@@ -374,7 +374,7 @@ def test_musescore_converts_our_musicxml_to_pdf(tmp_path: Path) -> None:
 
 
 def test_write_score_formats_pages_and_overwrite_rules(tmp_path: Path) -> None:
-    from composer.score import write_score
+    from composer.score.write import write_score
 
     score = make_score([("Flute", 73, [(k, 1.0, 72 + k % 5) for k in range(16)])])
     [pdf] = write_score(score, tmp_path / "a.pdf", title="T")
@@ -421,7 +421,7 @@ def _midi_with_text(score: symusic.Score, text: str | None) -> bytes:
 def test_titles_from_provenance(tmp_path: Path, text: str | None, title: str, subtitle: str | None) -> None:
     import music21
 
-    from composer.score import score_file
+    from composer.score.write import score_file
 
     path = tmp_path / "piece.mid"
     path.write_bytes(_midi_with_text(make_score([("", 73, [(0, 4.0, 72)])]), text))
@@ -435,8 +435,8 @@ def test_titles_from_provenance(tmp_path: Path, text: str | None, title: str, su
 def test_key_comes_from_analysis_when_missing_or_a_lone_default() -> None:
     import music21
 
-    from composer.score import score_to_musicxml
-    from composer.score_config import ScoreConfig
+    from composer.score.config import ScoreConfig
+    from composer.score.write import score_to_musicxml
 
     auto = ScoreConfig(key_source="auto")
     d_major = [(k, 1.0, p) for k, p in enumerate([62, 66, 69, 74, 73, 69, 66, 64, 62, 61, 62, 69])]
@@ -451,7 +451,7 @@ def test_key_comes_from_analysis_when_missing_or_a_lone_default() -> None:
 
 
 def test_transposing_instruments_are_written_in_concert_pitch() -> None:
-    from composer.score import score_to_musicxml
+    from composer.score.write import score_to_musicxml
 
     for program in (56, 60, 71):  # trumpet, horn, clarinet
         xml = score_to_musicxml(make_score([("", program, [(0, 1.0, 60), (1, 1.0, 64)])]))
@@ -460,7 +460,7 @@ def test_transposing_instruments_are_written_in_concert_pitch() -> None:
 
 
 def test_drum_tracks_are_left_out_with_a_warning() -> None:
-    from composer.score import score_to_stream
+    from composer.score.write import score_to_stream
 
     score = make_score([("Flute", 73, [(0, 4.0, 72)])])
     drums = symusic.Track("Drums", 0, True)
@@ -504,8 +504,8 @@ def test_score_command_module_does_not_import_music21() -> None:
 
 
 def test_four_voices_in_a_long_bar_fill_it_after_rereading() -> None:
-    from composer.score import score_to_musicxml
-    from composer.score_quality import check_stream
+    from composer.score.quality import check_stream
+    from composer.score.write import score_to_musicxml
 
     # a 4/2 bar of four voices, one of which rests for a whole note and then enters
     # (from a generated Monteverdi piece; the whole rest used to be re-read as a bar rest)
@@ -518,7 +518,7 @@ def test_four_voices_in_a_long_bar_fill_it_after_rereading() -> None:
 
 
 def test_ledger_lines_by_hand() -> None:
-    from composer.score_parts import ledger_lines
+    from composer.score.parts import ledger_lines
 
     # bass clef: A3 is the top line, C4 needs one ledger line, E4 two, G4 and A4 three, B4 four
     assert [ledger_lines(p, "bass") for p in (57, 59, 60, 64, 67, 69, 71)] == [0, 0, 1, 2, 3, 3, 4]

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from composer.corpus import CorpusConfig, build_corpus, read_manifest
+from composer.corpus.build import CorpusConfig, build_corpus, read_manifest
 from composer.errors import ConfigError
-from composer.token_roundtrip import RoundTrip, round_trip, score_notes
-from composer.tokenizer import (
+from composer.tokens.roundtrip import RoundTrip, round_trip, score_notes
+from composer.tokens.shards import TokenizeConfig, read_meta, read_split, tokenize_corpus, train_tokenizer
+from composer.tokens.tokenizer import (
     Tokenizer,
     TokenizerSettings,
     decode_ids,
@@ -23,7 +24,6 @@ from composer.tokenizer import (
     load_tokenizer,
     style_token,
 )
-from composer.tokens import TokenizeConfig, read_meta, read_split, tokenize_corpus, train_tokenizer
 
 STYLES = ["bach", "chinese_folk", "haydn", "irish"]
 VOCAB = 900

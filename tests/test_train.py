@@ -7,11 +7,11 @@ import pytest
 import torch
 from tokens_fixture import write_token_shards
 
-from composer.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
-from composer.data import BatchSpec, load_token_data, sample_batch
 from composer.errors import ConfigError
-from composer.model import MusicTransformer
-from composer.train import TrainConfig, learning_rate_at, load_config, train
+from composer.model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from composer.model.transformer import MusicTransformer
+from composer.train.batches import BatchSpec, load_token_data, sample_batch
+from composer.train.loop import TrainConfig, learning_rate_at, load_config, train
 
 TINY_TOML = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 

@@ -48,7 +48,7 @@ def build(sources: tuple[str, ...], out_dir: Path, labels: str, styles: str | No
     files. Every tune of a multi-tune ABC book becomes its own piece. Inputs that
     cannot be read are skipped and listed with their reason in report.json.
     """
-    from composer.corpus import CorpusConfig, build_corpus
+    from composer.corpus.build import CorpusConfig, build_corpus
 
     config = CorpusConfig(
         out_dir=out_dir,
@@ -88,7 +88,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def stats(corpus_dir: Path, as_json: bool) -> None:
     """Pieces, notes, bars and minutes per style of a built corpus."""
-    from composer.corpus import corpus_stats
+    from composer.corpus.build import corpus_stats
 
     table = corpus_stats(corpus_dir)
     if as_json:

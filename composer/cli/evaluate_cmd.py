@@ -40,7 +40,7 @@ def evaluate(model: Path | None, corpus_dir: Path, out_dir: Path, samples: int, 
     """Measure a model: bits per note against n-gram baselines, and generated music's validity,
     style accuracy, key consistency, novelty and distribution overlap."""
     from composer.cli.progress import progress_bar
-    from composer.evaluate import EvaluateConfig, run_evaluation
+    from composer.evaluate.run import EvaluateConfig, run_evaluation
 
     chosen = tuple(s.strip() for s in styles.split(",") if s.strip()) if styles else None
     config = EvaluateConfig(corpus_dir=corpus_dir, out_dir=out_dir, model=model, tokens_dir=tokens_dir,

@@ -37,11 +37,11 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
            checkpoint: str, tokens_dir: Path | None, eval_windows: int, notes_path: Path | None,
            report_dir: Path | None, force: bool) -> None:
     """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
-    from composer.bundle import export_bundle
+    from composer.model.bundle import export_bundle
 
     styles = None
     if corpus_dir is not None:
-        from composer.corpus import style_summary
+        from composer.corpus.build import style_summary
 
         styles = style_summary(corpus_dir)
         metrics = run_dir / "metrics.jsonl"
@@ -51,7 +51,7 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
                 styles.setdefault(style, {})["val_loss"] = loss
     evaluation = None
     if tokens_dir is not None:
-        from composer.train import evaluate_checkpoint
+        from composer.train.loop import evaluate_checkpoint
 
         evaluation = evaluate_checkpoint(run_dir, tokens_dir, checkpoint, eval_windows)
         styles = styles or {}
@@ -59,8 +59,8 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
             styles.setdefault(style, {})["val_loss"] = loss
     notes = notes_path.read_text(encoding="utf-8") if notes_path else ""
     if report_dir is not None:
-        from composer.evaluate import load_report
-        from composer.evaluate_report import card_summary
+        from composer.evaluate.report import card_summary
+        from composer.evaluate.run import load_report
 
         notes = card_summary(load_report(report_dir)) + "\n" + notes
     bundle = export_bundle(run_dir, out_dir, tokenizer_path, styles,

@@ -90,7 +90,7 @@ def _sampling_options(function: Any) -> Any:
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    from composer.instruments import program_for
+    from composer.music.instruments import program_for
 
     return {
         "temperature": kwargs["temperature"],
@@ -107,7 +107,7 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _check_outputs(
     out: Path, score_path: Path | None, num: int, force: bool
 ) -> list[tuple[Path, Path | None]]:
-    from composer.outputs import check_output, numbered_paths
+    from composer.io.outputs import check_output, numbered_paths
 
     midis = numbered_paths(out, num)
     scores: list[Path | None] = list(numbered_paths(score_path, num)) if score_path else [None] * num
@@ -200,7 +200,7 @@ def continue_(
 ) -> None:
     """Continue PROMPT (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …' text)."""
     from composer.api import Composer
-    from composer.midi_io import is_note_text, read_score
+    from composer.io.reader import is_note_text, read_score
 
     targets = _check_outputs(out, score_path, num, force)
     if not is_note_text(prompt):

@@ -23,8 +23,8 @@ from composer.cli.train_cmd import train, train_settings
 
 def _tokens_match(tokens_dir: Path, tokenizer_json: Path) -> bool:
     """True when ``tokens_dir`` holds finished shards made with this very tokenizer."""
-    from composer.checkpoint import sha256_file
-    from composer.tokens import META
+    from composer.model.checkpoint import sha256_file
+    from composer.tokens.shards import META
 
     meta = tokens_dir / META
     if not meta.is_file() or not tokenizer_json.is_file():
@@ -38,7 +38,7 @@ def _tokens_match(tokens_dir: Path, tokenizer_json: Path) -> bool:
 
 def _training_state(run_dir: Path, max_steps: int) -> str:
     """'done', 'resume' or 'new' for a run folder."""
-    from composer.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
+    from composer.model.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
 
     summary = run_dir / RUN_SUMMARY
     if summary.is_file():
@@ -91,8 +91,8 @@ def recipe(ctx: click.Context, config_path: Path, work_dir: Path, run_dir: Path,
            notes_path: Path | None, force: bool, quiet: bool) -> None:
     """Build the corpus, train the tokenizer and the model, and export a bundle."""
     from composer.errors import ConfigError
-    from composer.tokenizer import TOKENIZER_FILE
-    from composer.train import load_config
+    from composer.tokens.tokenizer import TOKENIZER_FILE
+    from composer.train.loop import load_config
 
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: no such recipe config (run from the project folder "

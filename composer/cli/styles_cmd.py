@@ -17,7 +17,7 @@ Examples:
 def styles(model: Path | None) -> None:
     """List the styles of a model, each with a description and its piece count."""
     from composer.api import default_model_path
-    from composer.bundle import load_bundle
+    from composer.model.bundle import load_bundle
 
     bundle = load_bundle(model or default_model_path())
     for name, info in sorted(bundle.styles.items()):

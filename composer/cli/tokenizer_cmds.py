@@ -34,8 +34,8 @@ def train(corpus_dir: Path, out_dir: Path, vocab_size: int, workers: int, quiet:
     Style_any; meters come from the corpus. The result is one JSON file,
     DIR/tokenizer.json.
     """
-    from composer.tokenizer import TokenizerSettings
-    from composer.tokens import train_tokenizer
+    from composer.tokens.shards import train_tokenizer
+    from composer.tokens.tokenizer import TokenizerSettings
 
     settings = TokenizerSettings(vocab_size=vocab_size)
     update, close = progress_bar("encoding", "piece") if not quiet else (None, lambda: None)
@@ -79,7 +79,7 @@ def tokenize(corpus_dir: Path, tokenizer_dir: Path, out_dir: Path, no_augment: b
     transposed by every shift in -6..+6 that keeps their notes in range (one
     index row each). Re-runs encode only pieces that changed.
     """
-    from composer.tokens import DEFAULT_TRANSPOSITIONS, TokenizeConfig, tokenize_corpus
+    from composer.tokens.shards import DEFAULT_TRANSPOSITIONS, TokenizeConfig, tokenize_corpus
 
     config = TokenizeConfig(
         corpus_dir=corpus_dir,

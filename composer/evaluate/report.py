@@ -1,0 +1,160 @@
+"""``report.json`` and ``report.md`` of ``composer evaluate``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from composer.io.outputs import write_atomic
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN (strict parsers refuse it): NaN becomes null, floats get 4 decimals."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else round(value, 4)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: the figures a reader needs, each with what it means."""
+    bits = report["bits_per_note"]
+    gram = bits["baseline"]
+    judged = report["style_accuracy"]
+    keys = report["key_consistency"]
+    novelty = report["novelty"]
+    overlap = report["distribution_overlap"]
+    valid = report["validity"]
+    s = report["settings"]
+    lines = [f"# Evaluation of `{report['model']['name']}` ({report['model']['sha256']})", "",
+             f"{s['samples']} samples of {s['bars']} bars per style, seed {s['seed']}; "
+             f"{report['seconds']:.0f} s in all.", "",
+             "## Bits per note", "",
+             f"Negative log-likelihood on the {bits['split']} split ({bits['notes']} notes), in bits per "
+             f"note, against a {gram} model (interpolated Witten-Bell) and a unigram model fitted on the "
+             f"same train tokens ({bits['train_tokens']:,}). Lower is better.", ""]
+    rows = [[style, _f(e["model"]), _f(e[gram]), _f(e["unigram"]), _f(e["model_vs_ngram"]),
+             str(e["notes"])] for style, e in bits["by_style"].items()]
+    o = bits["overall"]
+    rows.append(["**all**", _f(o["model"]), _f(o[gram]), _f(o["unigram"]), _f(o["model_vs_ngram"]),
+                 str(bits["notes"])])
+    lines += _table(["style", "model", gram, "unigram", f"model ÷ {gram}", "notes"], rows)
+    lines += ["## Validity", "",
+              f"{valid['decodable']}/{valid['samples']} samples decode; {valid['exact_bars']}/"
+              f"{valid['samples']} have exactly {s['bars']} bars.", "",
+              "## Style accuracy", "",
+              "An independent judge (softmax regression on note features: pitch classes from the tonic, "
+              "intervals, rhythm, texture; no tokens, no instruments) trained on "
+              f"{judged['judge_train_pieces']} train pieces. Its accuracy on real test pieces is the "
+              "ceiling.",
+              ""]
+    gen, real = judged["generated"], judged["ceiling_real_test"]
+    rows = [[style, _f(gen["by_style"].get(style)), _f(real["by_style"].get(style))]
+            for style in judged["styles"]]
+    rows.append(["**accuracy**", _f(gen["accuracy"]), _f(real["accuracy"])])
+    rows.append(["**balanced accuracy**", _f(gen["balanced_accuracy"]), _f(real["balanced_accuracy"])])
+    lines += _table(["style", "generated, judged as asked", "real test pieces (ceiling)"], rows)
+    lines += ["![confusion, generated](confusion_generated.png)",
+              "![confusion, real](confusion_real_test.png)", "",
+              "## Key consistency", "",
+              f"The first {keys['prompt_bars']} bars of test pieces continued by "
+              f"{keys['continuation_bars']} bars; a match is {keys['rule']}. *In scale* is the share of "
+              "the continuation's sounding time on the prompt key's scale notes. *Real* is the same "
+              "measure for the composer's own next bars: keys estimated from a few bars are noisy, and "
+              "real music modulates.", ""]
+    rows = [[style, _f(e["same_key_rate"]), _f(e["real"]["same_key_rate"]), _f(e["in_scale"]),
+             _f(e["real"]["in_scale"]), str(e["continuations"])] for style, e in keys["by_style"].items()]
+    ko = keys["overall"]
+    rows.append(["**all**", _f(ko["same_key_rate"]), _f(ko["real"]["same_key_rate"]), _f(ko["in_scale"]),
+                 _f(ko["real"]["in_scale"]), str(ko["continuations"])])
+    lines += _table(["style", "same key", "same key (real)", "in scale", "in scale (real)", "continuations"],
+                    rows)
+    lines += ["## Novelty", "",
+              f"Longest run of notes copied from any of {novelty['training_pieces']:,} training pieces "
+              "(transposition-invariant: intervals, onsets and lengths), and the bars it spans. Runs of "
+              f"{novelty['flag_bars']} bars or more are flagged: {novelty['flagged_samples']} samples.", ""]
+    rows = [[style, str(e["max_bars"]), _f(e["mean_bars"], 1), str(e["max_notes"]), str(e["flagged"])]
+            for style, e in novelty["by_style"].items()]
+    lines += _table(["style", "longest copy (bars)", "mean (bars)", "longest copy (notes)", "flagged"], rows)
+    for item in novelty["flagged"][:20]:
+        lines.append(f"- {item['style']} sample {item['sample']}: {item['bars']} bars "
+                     f"({item['notes']} notes) from `{item['source']}`")
+    features = list(overlap["relative_mean"])
+    lines += ["", "## Distribution overlap (MGEval)", "",
+              "Overlap area of the distances from each piece to the real reference pieces "
+              f"({overlap['reference']}) with the distances among the reference pieces: generated "
+              "samples vs held-out real test pieces. *Relative* = generated ÷ held-out (1 = as close to "
+              "the style as real music is).", ""]
+    rows = [[style, *(_f(e[f]["generated"]) + " / " + _f(e[f]["held_out_real"]) for f in features)]
+            for style, e in overlap["by_style"].items()]
+    rows.append(["**relative, mean**", *(_f(overlap["relative_mean"][f]) for f in features)])
+    lines += _table(["style (generated / real)", *features], rows)
+    lines += ["![pitch classes](pitch_classes.png)", ""]
+    if "piano_rolls.png" in report.get("plots", []):
+        lines += ["![piano rolls](piano_rolls.png)", ""]
+    return "\n".join(lines)
+
+
+def card_summary(report: dict[str, Any]) -> str:
+    """The key figures of a report, as a model-card section (the full report ships beside it)."""
+    report = _clean(report)
+    bits = report["bits_per_note"]
+    gram = bits["baseline"]
+    gen = report["style_accuracy"]["generated"]
+    real = report["style_accuracy"]["ceiling_real_test"]
+    keys = report["key_consistency"]["overall"]
+    novelty = report["novelty"]
+    settings = report["settings"]
+    rows = [[style, _f(e["model"]), _f(e[gram]), _f(e["model_vs_ngram"]), _f(gen["by_style"].get(style)),
+             _f(real["by_style"].get(style)), str(novelty["by_style"].get(style, {}).get("max_bars", "–"))]
+            for style, e in bits["by_style"].items()]
+    o = bits["overall"]
+    rows.append(["**all**", _f(o["model"]), _f(o[gram]), _f(o["model_vs_ngram"]), _f(gen["accuracy"]),
+                 _f(real["accuracy"]), str(max((e["max_bars"] for e in novelty["by_style"].values()),
+                                               default=0))])
+    overlap = ", ".join(f"{k.replace('_', ' ')} {_f(v)}"
+                        for k, v in report["distribution_overlap"]["relative_mean"].items())
+    lines = ["", "## Evaluation", "",
+             f"`composer evaluate` ({settings['samples']} samples of {settings['bars']} bars per style, seed "
+             f"{settings['seed']}); the full report with plots is in `evaluation/report.md`.", "",
+             f"- Bits per note on the {bits['split']} split vs a {gram} model (Witten-Bell) on the same "
+             "tokens; style accuracy as judged by an independent note-feature classifier (its accuracy "
+             "on real test pieces is the ceiling); the longest run of bars copied from a training piece.", ""]
+    lines += _table(["style", "bits/note", gram, f"÷ {gram}", "style accuracy", "ceiling",
+                     "longest copy (bars)"], rows)
+    valid = report["validity"]
+    lines += [f"- Validity: {valid['decodable']}/{valid['samples']} samples decode, "
+              f"{valid['exact_bars']} with exactly the requested bars.",
+              f"- Key consistency of continuations: {_f(keys['same_key_rate'])} keep the prompt's key "
+              f"signature (real music by the same rule: {_f(keys['real']['same_key_rate'])}); "
+              f"{_f(keys['in_scale'])} of their sounding time is on the prompt key's scale "
+              f"(real: {_f(keys['real']['in_scale'])}).",
+              f"- Novelty: {novelty['flagged_samples']} of {report['validity']['samples']} samples copy "
+              f"{novelty['flag_bars']} or more bars from a training piece.",
+              f"- Distribution overlap (MGEval, generated ÷ held-out real, 1 = as close as real music): "
+              f"{overlap}.", ""]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    write_atomic(out_dir / "report.json", (json.dumps(_clean(report), indent=2) + "\n").encode())
+    write_atomic(out_dir / "report.md", markdown(_clean(report)).encode())
+
+
+__all__ = ["card_summary", "markdown", "write_report"]

@@ -1,0 +1,231 @@
+"""Decoding: token ids in, token ids out.
+
+Incremental decoding with the KV cache, N samples as one batch, grammar masks so every
+sample decodes, exactly N bars, classifier-free guidance against ``Style_any``, and a
+sliding context that keeps the style token so a piece can outgrow the training context.
+No tokenizer and no files here: the grammar and the ids are given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from composer.generate.cpu_decoder import NumpyDecoder, numpy_decoding_applies
+from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
+
+if TYPE_CHECKING:
+    from composer.model.transformer import KVCache, MusicTransformer
+    from composer.tokens.grammar import TokenGrammar
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    bars: int  # total bars the finished sequence holds (prompt bars included)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    style_strength: float = 1.0  # classifier-free guidance weight; 1 turns it off
+    max_entries_per_bar: int = 256  # a bar that grows longer than this is closed
+    context_keep: float = 0.75  # share of the context kept when the window slides
+    lock_meter: bool = True  # once a piece has a meter it keeps it (corpus pieces rarely change)
+
+
+def _row_mask(
+    grammar: TokenGrammar,
+    state: int,
+    bars: int,
+    target: int,
+    control: np.ndarray | None,
+    force_bar: bool = False,
+) -> np.ndarray:
+    """Allowed entries (V,) for one row: the grammar, the controls, no EOS before the last bar.
+
+    ``force_bar`` (a bar that ran too long) keeps only entries that open the next bar,
+    where the grammar allows one here.
+    """
+    allowed = grammar.allowed[state].copy()
+    if control is not None:
+        allowed &= control
+    if force_bar:
+        opening = allowed & (grammar.bars_in_entry > 0)
+        if opening.any():
+            return opening
+        # no bar may open here (mid-note, say): take a step closer to a complete note
+        after = grammar.transition[state]
+        closer = (
+            allowed
+            & (after >= 0)
+            & (grammar.steps_to_end[np.maximum(after, 0)] < grammar.steps_to_end[state])
+        )
+        if closer.any():
+            return closer
+    if bars < target:
+        allowed[grammar.eos_id] = False
+    if not allowed.any():  # controls excluded every way on: fall back to the grammar alone
+        allowed = grammar.allowed[state].copy()
+        if bars < target and allowed.sum() > 1:
+            allowed[grammar.eos_id] = False
+    return allowed
+
+
+def _meter_control(grammar: TokenGrammar, meter: str | None, control: np.ndarray | None,
+                   cache: dict[str, np.ndarray]) -> np.ndarray | None:
+    """``control``, narrowed to ``meter`` (the row's meter so far, if it has one)."""
+    if meter is None:
+        return control
+    if meter not in cache:
+        cache[meter] = grammar.control_mask(meters={meter})
+    return cache[meter] if control is None else control & cache[meter]
+
+
+class TorchDecoder:
+    """The model's own cached forward pass, for weights the numpy decoder does not take."""
+
+    def __init__(self, model: MusicTransformer) -> None:
+        self.model = model
+        self.cache: KVCache | None = None
+
+    @property
+    def pos(self) -> int:
+        return 0 if self.cache is None else self.cache.pos
+
+    @torch.no_grad()
+    def start(self, ids: np.ndarray) -> torch.Tensor:
+        device = self.model.embed.weight.device
+        tokens = torch.from_numpy(ids).to(device)  # (B, T)
+        self.cache = self.model.new_cache(ids.shape[0])
+        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+
+    @torch.no_grad()
+    def step(self, ids: np.ndarray) -> torch.Tensor:
+        tokens = torch.from_numpy(ids).to(self.model.embed.weight.device)[:, None]  # (B, 1)
+        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+
+
+def new_decoder(model: MusicTransformer) -> NumpyDecoder | TorchDecoder:
+    """The fastest decoder for ``model``: numpy for fp32 weights on the CPU, else torch."""
+    return NumpyDecoder(model) if numpy_decoding_applies(model) else TorchDecoder(model)
+
+
+class _Context:
+    """Token history of every row and the KV cache over its most recent window."""
+
+    def __init__(self, decoder: NumpyDecoder | TorchDecoder, block: int, rows: list[list[int]],
+                 keep: float) -> None:
+        self.rows = rows  # full sequences, style token first
+        self.block = block
+        self.keep = keep
+        self.decoder = decoder
+
+    def _window(self, row: list[int]) -> list[int]:
+        if len(row) <= self.block:
+            return row
+        tail = max(1, int(self.block * self.keep)) - 1
+        return [row[0], *row[-tail:]]
+
+    def prefill(self) -> torch.Tensor:
+        """Forward over every row's window; logits of the last position (B, V)."""
+        windows = np.array([self._window(r) for r in self.rows], dtype=np.int64)  # (B, T)
+        return torch.as_tensor(self.decoder.start(windows))
+
+    def step(self, new_ids: list[int]) -> torch.Tensor:
+        for row, token in zip(self.rows, new_ids, strict=True):
+            row.append(token)
+        if self.decoder.pos + 1 > self.block:
+            return self.prefill()  # the window slides: re-encode style + recent tokens
+        return torch.as_tensor(self.decoder.step(np.array(new_ids, dtype=np.int64)))
+
+
+def decode(
+    model: MusicTransformer,
+    grammar: TokenGrammar,
+    prompts: list[list[int]],
+    spec: DecodeSpec,
+    generator: torch.Generator,
+    control: np.ndarray | None = None,
+    unconditional_style: int | None = None,
+    decoder: NumpyDecoder | TorchDecoder | None = None,
+) -> list[list[int]]:
+    """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
+
+    Returns complete sequences (prompt included) that the grammar accepts, ending in EOS.
+    With ``spec.style_strength != 1`` a second batch of rows, whose style token is
+    ``unconditional_style``, supplies the style-free logits for guidance. ``decoder``
+    (from ``new_decoder(model)``) may be kept between calls: it prepares weights once.
+    """
+    if len({len(p) for p in prompts}) != 1:
+        raise ValueError("all prompts must have the same length")
+    n = len(prompts)
+    guided = spec.style_strength != 1.0 and unconditional_style is not None
+    rows = [list(p) for p in prompts]
+    if guided:
+        rows += [[unconditional_style, *p[1:]] for p in prompts]
+    states, bars = [], []
+    for prompt in prompts:
+        state, opened = grammar.walk(prompt)
+        states.append(state)
+        bars.append(opened)
+    finished = [grammar.is_complete(s) for s in states]
+    results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
+    entries_in_bar = [0] * n
+    meter_masks: dict[str, np.ndarray] = {}
+    row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
+    context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep)
+    logits = context.prefill()
+    budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
+    while not all(finished):
+        budget -= 1
+        if budget < 0:
+            for i in range(n):
+                if not finished[i]:
+                    results[i].extend(grammar.closing(states[i]))
+                    finished[i] = True
+            break
+        scores = logits[:n]
+        if guided:
+            scores = guided_logits(logits[:n], logits[n:], spec.style_strength)
+        masks = np.stack(
+            [
+                _row_mask(
+                    grammar,
+                    states[i],
+                    bars[i],
+                    spec.bars,
+                    _meter_control(grammar, row_meters[i], control, meter_masks)
+                    if spec.lock_meter
+                    else control,
+                    force_bar=entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] < spec.bars,
+                )
+                for i in range(n)
+            ]
+        )  # (n, V)
+        picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
+        new_ids: list[int] = []
+        for i, entry in enumerate(picks):
+            if finished[i]:
+                new_ids.append(grammar.pad_id)
+                continue
+            opens_bar = grammar.bars_in_entry[entry] > 0
+            too_long = entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] >= spec.bars
+            if (opens_bar and bars[i] >= spec.bars) or too_long:
+                # the piece has its bars (or a bar ran away): close it the shortest way
+                ending = grammar.closing(states[i])
+                results[i].extend(ending)
+                for token in ending:
+                    bars[i] += int(grammar.bars_in_entry[token])
+                states[i] = grammar.end_state
+                entry = ending[-1]
+            else:
+                states[i] = grammar.next_state(states[i], entry)
+                bars[i] += int(grammar.bars_in_entry[entry])
+                entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
+                results[i].append(entry)
+            finished[i] = grammar.is_complete(states[i])
+            row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
+            new_ids.append(entry)
+        if all(finished):
+            break
+        logits = context.step(new_ids + (new_ids if guided else []))
+    return results

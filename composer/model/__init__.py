@@ -1,0 +1,6 @@
+"""The model: a small GPT-style decoder and the files it lives in.
+
+``transformer`` holds ``ModelConfig``, the network and its ``KVCache`` (torch);
+``checkpoint`` writes atomic, checksummed, resumable training checkpoints; ``bundle``
+exports and loads verified model bundles (safetensors, JSON config, tokenizer, card).
+"""

@@ -1,0 +1,415 @@
+"""Corpus → tokenizer, and corpus → token shards.
+
+``train_tokenizer`` encodes the train split to REMI base tokens and trains BPE on them
+(plus a few transposed copies, so merges do not favour the corpus's keys).
+``tokenize_corpus`` writes, per split, ``<split>.bin`` (uint16 ids of every sequence,
+concatenated), ``<split>.index.jsonl`` (one row per sequence), ``meta.json`` and a copy of
+the ``tokenizer.json`` they were made with::
+
+    meta.json   {"vocab_size", "pad_id", "bos_id": null, "eos_id", "style_ids": {style: id},
+                 "tokenizer_sha256", "splits": {split: {"pieces", "sequences", "tokens"}},
+                 "augmentation": {"transpositions": [...], "mode": "precomputed"}}
+    index row   {"id", "style", "offset", "length", "transpose"}   (offset/length in ids)
+
+Every sequence is ``Style_<style> ... EOS``. Key augmentation is precomputed: each
+train piece also appears transposed by every amount in ``transpositions`` that keeps its
+notes inside the pitch range (one index row each); val and test are not transposed.
+Work is cached per piece (by MIDI hash, tokenizer hash and transpositions) under
+``TOKENS_DIR/.cache``, so a re-run only encodes what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import random
+import time
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from composer.corpus.build import read_manifest
+from composer.corpus.split import SPLITS
+from composer.errors import ComposerError, ConfigError, CorpusError
+from composer.io.outputs import prepare_out_dir, write_atomic
+from composer.tokens.tokenizer import (
+    TOKENIZER_FILE,
+    Tokenizer,
+    TokenizerSettings,
+    load_tokenizer,
+    new_remi,
+    tokenizer_path,
+    train_bpe,
+)
+
+log = logging.getLogger(__name__)
+
+META = "meta.json"
+CACHE_DIR = ".cache"
+SHARD_VERSION = 1  # bump when shard contents change, to invalidate caches
+DEFAULT_TRANSPOSITIONS = tuple(range(-6, 7))
+
+Progress = Callable[[int, int], None]  # (pieces done, pieces total)
+
+
+# ---- worker processes ------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_untrained(settings: dict[str, Any], styles: list[str], meters: list[str]) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    remi = new_remi(TokenizerSettings.from_dict(settings), styles, meters, warn=False)
+    _WORKER["tokenizer"] = Tokenizer(remi=remi, styles=styles,
+                                     settings=TokenizerSettings.from_dict(settings))
+
+
+def _init_trained(path: str) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _WORKER["tokenizer"] = load_tokenizer(Path(path))
+
+
+def _read_midi(path: Path, sha256: str | None = None) -> bytes:
+    """A corpus piece's bytes; ``sha256`` (from the manifest) must match when given."""
+    from composer.io.reader import ReadLimits, read_bytes
+
+    data = read_bytes(path, ReadLimits())
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise CorpusError(f"{path}: changed since the corpus was built (sha256 differs); "
+                          "rebuild the corpus")
+    return data
+
+
+def _read_score(path: Path, data: bytes | None = None) -> Any:
+    """A corpus piece, read with the same limits and checks as any user's file.
+
+    Corpus files were checked when the corpus was built; one that fails now was damaged
+    or replaced since.
+    """
+    from composer.io.reader import score_from_midi_bytes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # repairs of a damaged file; the file is reported anyway
+        return score_from_midi_bytes(_read_midi(path) if data is None else data, str(path))
+
+
+def _base_job(path: str) -> tuple[np.ndarray | None, int, str | None]:
+    """(base ids as uint16, notes, None) or (None, 0, reason)."""
+    tok: Tokenizer = _WORKER["tokenizer"]
+    try:
+        score = _read_score(Path(path))
+        return tok.encode_base(score).astype(np.uint16), score.note_num(), None
+    except ComposerError as exc:
+        return None, 0, f"{Path(path).name}: {exc}"
+
+
+def _pool_map(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int,
+              init: Callable[..., None], initargs: tuple[Any, ...]) -> Iterator[Any]:
+    """``map(fn, jobs)`` in order, in ``workers`` processes (in this one when workers <= 1)."""
+    if workers <= 1 or len(jobs) <= 1:
+        init(*initargs)
+        try:
+            yield from map(fn, jobs)
+        finally:
+            _WORKER.clear()
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with context.Pool(workers, initializer=init, initargs=initargs) as pool:
+        yield from pool.imap(fn, jobs, chunksize=8)
+
+
+# ---- training ----------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    path: Path  # the tokenizer.json written
+    tokenizer: Tokenizer
+    pieces: int  # train pieces encoded
+    notes: int  # their notes
+    base_tokens: int  # their REMI tokens
+    bpe_tokens: int  # the same after BPE
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
+    seconds: float = 0.0
+
+
+def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings | None = None,
+                    workers: int = 0, progress: Progress | None = None) -> TrainResult:
+    """Train REMI+BPE on the corpus's train split and save ``out_dir/tokenizer.json``."""
+    started = time.monotonic()
+    settings = settings or TokenizerSettings()
+    settings.validate()
+    records = read_manifest(corpus_dir)
+    styles = sorted({r["style"] for r in records})
+    meters = sorted({m for r in records for m in r.get("time_signatures", [])})
+    train = [r for r in records if r.get("split") == "train"]
+    if not train:
+        raise CorpusError(f"{corpus_dir}: no pieces in the train split")
+    prepare_out_dir(out_dir)
+    remi = new_remi(settings, styles, meters)
+    jobs = [str(corpus_dir / r["midi"]) for r in train]
+    sequences: list[np.ndarray] = []
+    skipped: list[dict[str, str]] = []
+    notes = 0
+    workers = workers or os.cpu_count() or 1
+    results = _pool_map(_base_job, jobs, workers, _init_untrained,
+                        (asdict(settings), styles, meters))
+    for done, (record, (base, n_notes, reason)) in enumerate(zip(train, results, strict=True), 1):
+        if base is None:
+            skipped.append({"id": record["id"], "reason": reason or "unknown"})
+        else:
+            sequences.append(base)
+            notes += n_notes
+        if progress:
+            progress(done, len(train))
+    if not sequences:
+        raise CorpusError(f"{corpus_dir}: no train piece could be tokenized "
+                          f"(first problem: {skipped[0]['reason']})")
+    helper = Tokenizer(remi=remi, styles=styles, settings=settings)
+    rng = random.Random(settings.seed)
+    extra = []
+    for base in sequences:
+        shifts = [k for k in DEFAULT_TRANSPOSITIONS if k != 0]
+        for k in rng.sample(shifts, min(settings.bpe_transpositions, len(shifts))):
+            moved = helper.transpose_base(base.astype(np.int64), k)
+            if moved is not None:
+                extra.append(moved)
+    train_bpe(remi, [s.astype(np.int64) for s in sequences] + extra, settings.vocab_size)
+    tok = Tokenizer(remi=remi, styles=styles, settings=settings)
+    tok.check_ids()
+    bpe_tokens = sum(len(ids) for ids in tok.bpe_many([s.astype(np.int64) for s in sequences]))
+    base_tokens = int(sum(len(s) for s in sequences))
+    tok.info = {"train_pieces": len(sequences), "train_notes": notes,
+                "base_tokens_per_note": round(base_tokens / max(notes, 1), 4),
+                "bpe_tokens_per_note": round(bpe_tokens / max(notes, 1), 4)}
+    path = tok.save(out_dir)
+    return TrainResult(path=path, tokenizer=tok, pieces=len(sequences), notes=notes,
+                       base_tokens=base_tokens, bpe_tokens=bpe_tokens, skipped=skipped,
+                       seconds=time.monotonic() - started)
+
+
+# ---- shards ------------------------------------------------------------------------------
+
+@dataclass
+class TokenizeConfig:
+    corpus_dir: Path  # a built corpus (manifest.jsonl + midi/)
+    tokenizer: Path  # folder (or file) of a trained tokenizer.json
+    out_dir: Path  # TOKENS_DIR: shards, index, meta.json
+    transpositions: tuple[int, ...] = DEFAULT_TRANSPOSITIONS  # train split only; (0,) = none
+    workers: int = 0  # processes; 0 means one per core
+    use_cache: bool = True  # reuse earlier runs' work for unchanged pieces
+
+
+@dataclass
+class TokenizeResult:
+    meta: dict[str, Any]  # what meta.json holds
+    skipped: list[dict[str, str]]  # {"id", "style", "reason"} of pieces left out
+    reused: int  # pieces taken from the cache (an earlier run, or an identical piece in this one)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _PieceJob:
+    midi: str  # path of the MIDI file
+    style: str
+    transpositions: tuple[int, ...]
+    cache: str | None  # cache file to read or write, None for no cache
+    sha256: str | None = None  # the file's hash in the manifest
+
+
+def _cache_key(tok: Tokenizer, record: dict[str, Any], transpositions: tuple[int, ...]) -> str:
+    text = f"{SHARD_VERSION}:{tok.sha256}:{record.get('sha256')}:{record['style']}:{transpositions}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _piece_job(job: _PieceJob) -> tuple[list[tuple[int, np.ndarray]], str | None, bool]:
+    """([(transpose, ids)], None, from_cache) or ([], reason, False)."""
+    tok: Tokenizer = _WORKER["tokenizer"]
+    try:
+        data = _read_midi(Path(job.midi), job.sha256)
+    except ComposerError as exc:
+        return [], f"{exc}", False
+    if job.cache and os.path.exists(job.cache):
+        try:
+            with np.load(job.cache) as cached:
+                ids, shifts, lengths = cached["ids"], cached["transpose"], cached["lengths"]
+            parts = np.split(ids, np.cumsum(lengths)[:-1])
+            return list(zip(shifts.tolist(), parts, strict=True)), None, True
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache entry is recomputed
+    try:
+        base = tok.encode_base(_read_score(Path(job.midi), data))
+    except ComposerError as exc:
+        return [], f"{exc}" if str(job.midi) in str(exc) else f"{Path(job.midi).name}: {exc}", False
+    shifted = [(k, tok.transpose_base(base, k)) for k in job.transpositions]
+    kept = [(k, b) for k, b in shifted if b is not None]
+    head, tail = np.array([tok.style_id(job.style)]), np.array([tok.eos_id])
+    out = [(k, np.concatenate([head, ids, tail]).astype(np.uint16))
+           for (k, _), ids in zip(kept, tok.bpe_many([b for _, b in kept]), strict=True)]
+    if job.cache:
+        _save_cache(Path(job.cache), out)
+    return out, None, False
+
+
+def _save_cache(path: Path, parts: list[tuple[int, np.ndarray]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            np.savez(handle, ids=np.concatenate([p for _, p in parts]) if parts else np.empty(0, np.uint16),
+                     transpose=np.array([k for k, _ in parts], dtype=np.int16),
+                     lengths=np.array([len(p) for _, p in parts], dtype=np.int64))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # the cache is an optimisation; never fatal
+
+
+class _ShardWriter:
+    """Appends sequences to ``<split>.bin`` and rows to ``<split>.index.jsonl``, atomically."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.handles = {s: (out_dir / f"{s}.bin.tmp").open("wb") for s in SPLITS}
+        self.rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self.tokens = dict.fromkeys(SPLITS, 0)
+        self.pieces = dict.fromkeys(SPLITS, 0)
+
+    def add(self, split: str, piece_id: str, style: str, parts: list[tuple[int, np.ndarray]]) -> None:
+        self.pieces[split] += 1
+        for shift, ids in parts:
+            self.handles[split].write(ids.astype("<u2").tobytes())
+            self.rows[split].append({"id": piece_id, "style": style, "offset": self.tokens[split],
+                                     "length": len(ids), "transpose": int(shift)})
+            self.tokens[split] += len(ids)
+
+    def commit(self, meta: dict[str, Any]) -> None:
+        for split in SPLITS:
+            handle = self.handles[split]
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            index_tmp = self.out_dir / f"{split}.index.jsonl.tmp"
+            with index_tmp.open("w", encoding="utf-8") as out:
+                out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows[split])
+        (self.out_dir / META).unlink(missing_ok=True)  # shards and meta must never disagree
+        for split in SPLITS:
+            os.replace(self.out_dir / f"{split}.bin.tmp", self.out_dir / f"{split}.bin")
+            os.replace(self.out_dir / f"{split}.index.jsonl.tmp", self.out_dir / f"{split}.index.jsonl")
+        meta_tmp = self.out_dir / f"{META}.tmp"
+        meta_tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(meta_tmp, self.out_dir / META)
+
+    def abort(self) -> None:
+        for split, handle in self.handles.items():
+            handle.close()
+            (self.out_dir / f"{split}.bin.tmp").unlink(missing_ok=True)
+
+
+def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) -> TokenizeResult:
+    """Write the token shards, index and meta.json of a corpus (see the module docstring)."""
+    started = time.monotonic()
+    tok = load_tokenizer(config.tokenizer)
+    if 0 not in config.transpositions:
+        raise ConfigError(f"transpositions {list(config.transpositions)} must include 0")
+    records = [r for r in read_manifest(config.corpus_dir) if r.get("split") in SPLITS]
+    if not records:
+        raise CorpusError(f"{config.corpus_dir}: the manifest lists no pieces in {', '.join(SPLITS)}")
+    unknown = sorted({r["style"] for r in records} - set(tok.styles))
+    if unknown:
+        raise ConfigError(f"styles {', '.join(unknown)} are not in the tokenizer "
+                          f"({', '.join(tok.styles)}); train it on this corpus")
+    prepare_out_dir(config.out_dir)
+    cache_dir = config.out_dir / CACHE_DIR
+    transpositions = tuple(sorted(set(config.transpositions)))
+    jobs, keys = [], []
+    for r in records:
+        shifts = transpositions if r["split"] == "train" else (0,)
+        key = _cache_key(tok, r, shifts)
+        keys.append(key)
+        cache = cache_dir / key[:2] / f"{key}.npz"
+        if not config.use_cache:
+            cache.unlink(missing_ok=True)
+        sha = r.get("sha256") if isinstance(r.get("sha256"), str) else None
+        jobs.append(_PieceJob(str(config.corpus_dir / r["midi"]), r["style"], shifts, str(cache), sha))
+    writer = _ShardWriter(config.out_dir)
+    skipped: list[dict[str, str]] = []
+    reused = 0
+    workers = config.workers or os.cpu_count() or 1
+    try:
+        results = _pool_map(_piece_job, jobs, workers, _init_trained, (str(config.tokenizer),))
+        for done, (record, (parts, reason, cached)) in enumerate(zip(records, results, strict=True), 1):
+            if reason is not None:
+                skipped.append({"id": record["id"], "style": record["style"], "reason": reason})
+            else:
+                writer.add(record["split"], record["id"], record["style"], parts)
+                reused += cached
+            if progress:
+                progress(done, len(jobs))
+        if len(skipped) == len(records):
+            raise CorpusError(f"{config.corpus_dir}: none of the {len(records)} pieces could be "
+                              f"tokenized (first: {skipped[0]['reason']})")
+        meta = {
+            "vocab_size": tok.vocab_size,
+            "pad_id": tok.pad_id,
+            "bos_id": None,
+            "eos_id": tok.eos_id,
+            "style_ids": tok.style_ids,
+            "tokenizer_sha256": tok.sha256,
+            "splits": {s: {"pieces": writer.pieces[s], "sequences": len(writer.rows[s]),
+                           "tokens": writer.tokens[s]} for s in SPLITS},
+            "augmentation": {"transpositions": list(transpositions), "mode": "precomputed"},
+        }
+        source = tokenizer_path(Path(config.tokenizer))
+        if source.resolve() != (config.out_dir / TOKENIZER_FILE).resolve():
+            # the shards carry their tokenizer: a training run copies it, and its bundle ships it
+            write_atomic(config.out_dir / TOKENIZER_FILE, source.read_bytes())
+        writer.commit(meta)
+    except BaseException:
+        writer.abort()
+        raise
+    _prune_cache(cache_dir, set(keys))
+    for entry in skipped:
+        log.info("skipped %s: %s", entry["id"], entry["reason"])  # the result lists them too
+    return TokenizeResult(meta=meta, skipped=skipped, reused=reused,
+                          seconds=time.monotonic() - started)
+
+
+def _prune_cache(cache_dir: Path, keep: set[str]) -> None:
+    """Drop cache entries no piece of this run uses (old tokenizers, removed pieces)."""
+    if not cache_dir.is_dir():
+        return
+    for path in cache_dir.glob("*/*.npz"):
+        if path.stem not in keep:
+            path.unlink(missing_ok=True)
+
+
+def read_meta(tokens_dir: Path) -> dict[str, Any]:
+    """``meta.json`` of a tokens folder; a ``CorpusError`` when it is missing or damaged."""
+    path = tokens_dir / META
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorpusError(f"{tokens_dir}: no {META}; run 'composer tokenize CORPUS_DIR "
+                          f"--tokenizer DIR -o {tokens_dir}'") from None
+    except json.JSONDecodeError:
+        raise CorpusError(f"{path}: damaged; run 'composer tokenize' again") from None
+
+
+def read_split(tokens_dir: Path, split: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """(ids memmap (N,) uint16, index rows) of one split."""
+    if split not in SPLITS:
+        raise ConfigError(f"split '{split}': use one of {', '.join(SPLITS)}")
+    read_meta(tokens_dir)
+    bin_path = tokens_dir / f"{split}.bin"
+    ids = (np.memmap(bin_path, dtype="<u2", mode="r") if bin_path.stat().st_size
+           else np.empty(0, dtype="<u2"))
+    with (tokens_dir / f"{split}.index.jsonl").open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return ids, rows
