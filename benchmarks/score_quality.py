@@ -118,8 +118,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from composer.errors import ComposerError
+    from composer.score.config import ScoreConfig
     from composer.score.quality import QualityCounts
-    from composer.score.write import ScoreConfig
 
     config = ScoreConfig(key_source=args.key_source)
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]

@@ -8,7 +8,8 @@ import pytest
 from test_tokenizer import build_tiny
 
 from composer.model.bundle import export_bundle
-from composer.train.loop import load_config, train
+from composer.train.config import load_config
+from composer.train.loop import train
 
 TINY_TOML = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 _BUNDLE: dict[str, Path] = {}

@@ -20,19 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import OutputError
-from composer.score.layout import (
-    Bar,
-    Event,
-    bar_voices,
-    choose_grid,
-    make_bars,
-    metric_levels,
-    metric_split,
-    notatable,
-    split_in_bar,
-    voice_notes,
-)
-from composer.score.parts import clef_plan, instrument_for, separate_lines
+from composer.music.instruments import instrument_for
+from composer.score.clefs import clef_plan
+from composer.score.durations import Event, metric_split, notatable, split_in_bar
+from composer.score.grid import choose_grid
+from composer.score.layout import bar_voices, voice_notes
+from composer.score.meter import Bar, make_bars, metric_levels
+from composer.score.voices import separate_lines
 
 TPQ = 480
 
@@ -144,7 +138,8 @@ METERS = [(4, 4), (3, 4), (6, 8), (2, 2), (5, 8)]
 def test_any_midi_is_laid_out_in_full_bars_of_notatable_pieces(
         tpq: int, meters: list[tuple[int, tuple[int, int]]], notes: list[tuple[int, int, int]],
         program: int) -> None:
-    from composer.score.layout import lay_out_staff, type_and_dots
+    from composer.score.durations import type_and_dots
+    from composer.score.layout import lay_out_staff
     from composer.score.plan import plan_notation
 
     score = symusic.Score(tpq)
@@ -518,7 +513,7 @@ def test_four_voices_in_a_long_bar_fill_it_after_rereading() -> None:
 
 
 def test_ledger_lines_by_hand() -> None:
-    from composer.score.parts import ledger_lines
+    from composer.score.clefs import ledger_lines
 
     # bass clef: A3 is the top line, C4 needs one ledger line, E4 two, G4 and A4 three, B4 four
     assert [ledger_lines(p, "bass") for p in (57, 59, 60, 64, 67, 69, 71)] == [0, 0, 1, 2, 3, 3, 4]

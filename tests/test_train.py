@@ -11,7 +11,8 @@ from composer.errors import ConfigError
 from composer.model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from composer.model.transformer import MusicTransformer
 from composer.train.batches import BatchSpec, load_token_data, sample_batch
-from composer.train.loop import TrainConfig, learning_rate_at, load_config, train
+from composer.train.config import TrainConfig, learning_rate_at, load_config
+from composer.train.loop import train
 
 TINY_TOML = Path(__file__).resolve().parents[1] / "configs" / "tiny.toml"
 

@@ -92,7 +92,7 @@ def recipe(ctx: click.Context, config_path: Path, work_dir: Path, run_dir: Path,
     """Build the corpus, train the tokenizer and the model, and export a bundle."""
     from composer.errors import ConfigError
     from composer.tokens.tokenizer import TOKENIZER_FILE
-    from composer.train.loop import load_config
+    from composer.train.config import load_config
 
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: no such recipe config (run from the project folder "

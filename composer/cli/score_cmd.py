@@ -44,7 +44,8 @@ def score(input_path: Path, out_path: Path, title: str | None, subtitle: str | N
     get a grand staff, and the key signature comes from the file or from analysis.
     PDF, SVG and PNG are engraved by verovio; no external program is needed.
     """
-    from composer.score.write import ScoreConfig, score_file
+    from composer.score.config import ScoreConfig
+    from composer.score.write import score_file
 
     config = ScoreConfig(paper=paper, staff_size=staff_size, png_dpi=dpi, key_source=key_source)
     written = score_file(input_path, out_path, title=title, subtitle=subtitle, config=config,

@@ -29,7 +29,7 @@ Examples:
 def train(tokens_dir: Path, run_dir: Path, config_path: Path | None, overrides: tuple[str, ...],
           device: str | None, resume: bool, quiet: bool) -> None:
     """Train a transformer on TOKENS_DIR (made by 'composer tokenize')."""
-    from composer.train.loop import load_config
+    from composer.train.config import load_config
     from composer.train.loop import train as run_training
 
     config = load_config(config_path, train_settings(overrides, device))

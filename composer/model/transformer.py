@@ -73,11 +73,6 @@ class KVCache:
     def advance(self, t: int) -> None:
         self.pos += t
 
-    def reorder(self, index: torch.Tensor) -> None:
-        """Keep batch rows ``index`` (e.g. to drop finished samples)."""
-        self.keys = self.keys[:, index]
-        self.values = self.values[:, index]
-
 
 def rotary_tables(head_size: int, positions: torch.Tensor, base: float) -> torch.Tensor:
     """Unit complex rotations cos + i·sin, (T, hs/2), for the given absolute positions (T,)."""

@@ -11,9 +11,11 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from composer.score.layout import Piece, is_compound, lay_out_staff, type_and_dots
-from composer.score.parts import Staff
+from composer.score.durations import Piece, type_and_dots
+from composer.score.layout import lay_out_staff
+from composer.score.meter import is_compound
 from composer.score.plan import NotationPlan, PartPlan
+from composer.score.staves import Staff
 
 if TYPE_CHECKING:
     import music21

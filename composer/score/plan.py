@@ -1,6 +1,6 @@
 """symusic score → notation plan: bars, keys, tempo marks and parts with staves and voices.
 
-No music21 here: the plan is plain data that ``score_build`` turns into a music21
+No music21 here: the plan is plain data that ``score.build`` turns into a music21
 score. Notes are quantized per part to a grid chosen beat by beat.
 """
 
@@ -15,17 +15,12 @@ from typing import TYPE_CHECKING
 
 from composer.errors import LimitExceededError, NoPitchedNotesError
 from composer.music.facts import count_bars
+from composer.music.instruments import VOICE_TYPES, Instrument, instrument_for, meaningful_name
+from composer.score.clefs import clef_from_name
 from composer.score.config import ScoreConfig
-from composer.score.layout import Bar, Grid, Q, bar_index, choose_grid, make_bars, min_step, snap
-from composer.score.parts import (
-    VOICE_TYPES,
-    Instrument,
-    Staff,
-    clef_from_name,
-    instrument_for,
-    meaningful_name,
-    plan_staves,
-)
+from composer.score.grid import Grid, choose_grid, min_step, snap
+from composer.score.meter import Bar, Q, bar_index, make_bars
+from composer.score.staves import Staff, plan_staves
 
 if TYPE_CHECKING:
     import symusic

@@ -42,7 +42,7 @@ class EngravingError(RuntimeError):
 
 def musicxml_bytes(stream: music21.stream.Score, title: str | None = None,
                    subtitle: str | None = None, paper: str = "a4", *, for_verovio: bool = False) -> bytes:
-    """MusicXML 4 for a score built by ``score_build`` (measures, ties, beams already set).
+    """MusicXML 4 for a score built by ``score.build`` (measures, ties, beams already set).
 
     The title and subtitle become centred credits at the top of page 1 (what MuseScore
     and verovio print), the page size is given so that readers centre them, and

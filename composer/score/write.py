@@ -2,12 +2,14 @@
 
 The only module family that imports music21 for notation. The work is split:
 
-* ``score_layout`` — bars, the quantization grid, notatable durations (plain Python);
-* ``score_parts`` — parts, clefs, grand staves and voices (plain Python);
-* ``score_plan`` — a symusic score → a notation plan (keys, tempo marks, parts);
-* ``score_build`` — the plan → a music21 score;
-* ``score_render`` — MusicXML/MXL bytes, verovio SVG pages, PNG, one PDF;
-* ``score_meta`` — titles and subtitles from the file and its provenance text.
+* ``meter``, ``grid``, ``durations``, ``beams`` — bars, the quantization grid, notatable
+  durations and beams (plain Python);
+* ``layout`` — one staff's voices laid out bar by bar: rests, ties, tuplets, beams;
+* ``clefs``, ``voices``, ``staves`` — clefs, the lines inside a track, grand staves;
+* ``plan`` — a symusic score → a notation plan (keys, tempo marks, parts);
+* ``build`` — the plan → a music21 score;
+* ``render`` — MusicXML/MXL bytes, verovio SVG pages, PNG, one PDF;
+* ``meta`` — titles and subtitles from the file and its provenance text.
 
 ``write_score`` is what ``composer score`` and ``--score`` on generate/continue call.
 """

@@ -10,7 +10,7 @@ the same global batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,6 @@ import torch
 from composer.errors import ConfigError
 
 IGNORE_INDEX = -100  # target value that the loss skips (padding)
-
-WindowTransform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-"""Optional augmentation applied to each window of ids (e.g. on-the-fly transposition)."""
-
 
 @dataclass(frozen=True)
 class SplitShard:
@@ -89,8 +85,8 @@ class BatchSpec:
     style_dropout: float = 0.0  # chance of replacing the style token by Style_any
 
 
-def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, world: int = 1,
-                 transform: WindowTransform | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, world: int = 1
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's share of the global training batch for ``step``: inputs, targets (B, T).
 
     Every window starts with its piece's style token, even when it is cut from the
@@ -109,7 +105,6 @@ def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, wor
     max_start = np.maximum(body_len - t, 0)  # (B,)
     starts = (rng.random(spec.batch_size) * (max_start + 1)).astype(np.int64)  # (B,)
     dropped = rng.random(spec.batch_size) < spec.style_dropout  # (B,)
-    window_rng = np.random.default_rng([spec.seed, step, 1])
 
     mine = np.arange(rank, spec.batch_size, world)
     width = np.arange(t)  # (T,)
@@ -121,9 +116,6 @@ def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, wor
     windows = np.concatenate([style[:, None], body], axis=1)  # (B, T + 1)
     valid = np.concatenate([np.ones((spec.batch_size, 1), dtype=bool), valid], axis=1)  # (B, T + 1)
     windows = np.where(valid, windows, data.pad_id)
-    if transform is not None:
-        for row in range(spec.batch_size):
-            windows[row] = transform(windows[row], window_rng)
     windows, valid = windows[mine], valid[mine]
     inputs = torch.from_numpy(windows[:, :-1].copy())  # (b, T)
     targets = torch.from_numpy(np.where(valid[:, 1:], windows[:, 1:], IGNORE_INDEX))  # (b, T)

@@ -3,23 +3,18 @@
 One process trains on one device. Under ``torchrun`` the same code runs with
 DistributedDataParallel: every rank takes its share of the same global batch (so the
 loss curve does not depend on the number of processes), and rank 0 writes the
-metrics and checkpoints.
-"""
+metrics and checkpoints."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
 
 from composer.errors import ConfigError
@@ -43,138 +38,10 @@ from composer.train.batches import (
     load_token_data,
     sample_batch,
 )
+from composer.train.config import TrainConfig, learning_rate_at
+from composer.train.distributed import barrier, global_mean, resolve_device, setup_distributed
 
 log = logging.getLogger(__name__)
-
-
-
-@dataclass
-class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)  # architecture; vocab_size comes from the tokens
-    batch_size: int = 32  # sequences per optimizer step, summed over all processes
-    max_steps: int = 5000  # optimizer steps in the whole run
-    learning_rate: float = 1e-3  # peak learning rate after warm-up
-    min_learning_rate: float = 1e-4  # floor of the cosine decay
-    warmup_steps: int = 200  # linear warm-up from 0
-    weight_decay: float = 0.1  # AdamW decay on matrices (not on norms)
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    style_dropout: float = 0.1  # chance a window's style token becomes Style_any
-    eval_every: int = 250  # steps between validation passes (and checkpoints)
-    eval_windows: int = 200  # validation windows per pass (None-like 0 means all)
-    log_every: int = 10  # steps between training-loss lines in metrics.jsonl
-    keep_checkpoints: int = 2  # step checkpoints kept besides 'best'
-    seed: int = 1337  # model init, batches and dropout
-    device: str = "auto"  # "cpu", "cuda", "cuda:1" or "auto"
-    dtype: str = "float32"  # "float32" or "bfloat16" (autocast)
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = [k for k in data if k not in known]
-        if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}; "
-                              f"known: {', '.join(known)}")
-        values = dict(data)
-        if isinstance(values.get("model"), dict):
-            model_fields = {f.name for f in fields(ModelConfig)}
-            bad = [k for k in values["model"] if k not in model_fields]
-            if bad:
-                raise ConfigError(f"unknown model setting(s): {', '.join(bad)}; "
-                                  f"known: {', '.join(sorted(model_fields))}")
-            values["model"] = ModelConfig(**values["model"])
-        try:
-            config = cls(**values)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad training configuration: {exc}") from None
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ConfigError(f"dtype must be float32 or bfloat16, not {self.dtype!r}")
-        for name in ("batch_size", "max_steps", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-
-
-def load_config(path: Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """A ``TrainConfig`` from a TOML file (optional) and ``key=value`` overrides.
-
-    Overrides use TOML values and dotted keys: ``max_steps=200``, ``model.n_layer=4``.
-    """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. max_steps=200")
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()  # a bare string such as device=cuda
-        target = data
-        *parents, leaf = key.strip().split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = value
-    return TrainConfig.from_dict(data)
-
-
-def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Linear warm-up to the peak, then cosine decay to the floor at ``max_steps``."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return config.min_learning_rate + cosine * (config.learning_rate - config.min_learning_rate)
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: torch.device) -> Distributed:
-    """Join the process group when launched by torchrun (gloo on CPU, NCCL on CUDA)."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Distributed()
-    import torch.distributed as dist
-
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: no CUDA GPU is available here; use --device cpu")
-        if name == "cuda":
-            name = f"cuda:{local_rank}"
-    elif name != "cpu":
-        raise ConfigError(f"unknown device {name!r}; use cpu, cuda or auto")
-    return torch.device(name)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -263,7 +130,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
     best_val = float("inf")
     if dist_info.is_main:
         recover_checkpoints(ckpt_dir)
-    _barrier(dist_info)
+    barrier(dist_info)
     if resume:
         latest = newest_valid_checkpoint(ckpt_dir)
         if latest is None:
@@ -328,7 +195,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        loss_value = _global_mean(loss.detach(), dist_info)
+        loss_value = global_mean(loss.detach(), dist_info)
         window_tokens += int((targets != IGNORE_INDEX).sum()) * dist_info.world
         done = step + 1
         now = time.monotonic()
@@ -350,7 +217,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
                 if last_eval["val_loss"] < best_val:
                     best_val = last_eval["val_loss"]
                     copy_checkpoint(path, ckpt_dir / "best")
-            _barrier(dist_info)
+            barrier(dist_info)
             info.update(last_eval)
         if on_step is not None and dist_info.is_main:
             on_step(info)
@@ -377,23 +244,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
         if isinstance(entry, dict) and isinstance(entry.get("step"), int) and entry["step"] <= step:
             kept.append(line + "\n")
     write_atomic(path, "".join(kept).encode("utf-8"))
-
-
-def _global_mean(value: torch.Tensor, dist_info: Distributed) -> float:
-    if dist_info.world > 1:
-        import torch.distributed as dist
-
-        value = value.clone()
-        dist.all_reduce(value)
-        value /= dist_info.world
-    return float(value)
-
-
-def _barrier(dist_info: Distributed) -> None:
-    if dist_info.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 def evaluate_checkpoint(run_dir: Path, tokens_dir: Path, checkpoint: str = "best",
