@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import symusic
 
-from composer.evaluate import novelty
+from composer.evaluate import novelty, rolling_hash
 from composer.evaluate.novelty import (
     NOVELTY_FLAG_BARS,
     CopiedRun,
@@ -194,22 +194,22 @@ def test_long_runs_grow_past_the_anchor_exactly() -> None:
 
 def test_hash_collisions_cannot_inflate_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     # With base 1 a gram's hash is the sum of its codes, so any reordering collides.
-    monkeypatch.setattr(novelty, "_HASH_BASE", 1)
+    monkeypatch.setattr(novelty, "HASH_BASE", 1)
     train = list(range(1, 31))
     built = build_copy_index([sequence(train)], ["t"])
     query = [*train[:10], train[11], train[10], *train[12:20]]  # 20 codes, exactly 10 copied
-    prefix, inverse = novelty._prefix_hashes(np.asarray(query), 1)
+    prefix, inverse = rolling_hash.prefix_hashes(np.asarray(query), 1)
     starts = np.array([0])
-    assert (novelty._gram_hashes(prefix, inverse, starts, 20)
-            == novelty._gram_hashes(built.prefix, built.inverse, starts, 20)).all()  # they collide
+    assert (rolling_hash.gram_hashes(prefix, inverse, starts, 20)
+            == rolling_hash.gram_hashes(built.prefix, built.inverse, starts, 20)).all()  # they collide
     assert longest_copied_run(built, sequence(query)) == CopiedRun(10, 0, "t", 0)
     # short grams too: (2, 1) has the hash of (1, 2), yet only one code is copied
     assert longest_copied_run(build_copy_index([sequence([1, 2, 3])], ["s"]), sequence([2, 1, 7])).notes == 1
 
 
-@pytest.mark.parametrize("base", [1, 3, novelty._HASH_BASE])
+@pytest.mark.parametrize("base", [1, 3, novelty.HASH_BASE])
 def test_matches_brute_force_on_small_alphabets(monkeypatch: pytest.MonkeyPatch, base: int) -> None:
-    monkeypatch.setattr(novelty, "_HASH_BASE", base)
+    monkeypatch.setattr(novelty, "HASH_BASE", base)
     rng = np.random.default_rng(base % 1000)
     train = [rng.integers(0, 3, size=int(rng.integers(0, 40))).tolist() for _ in range(12)]
     built = build_copy_index([sequence(codes) for codes in train], [f"p{k}" for k in range(12)])

@@ -9,8 +9,7 @@ Notes are compared as intervals and durations on a beat grid, so a copy transpos
 another key, written at another resolution or played at another tempo still counts.
 The search uses polynomial rolling hashes of n-grams (one sorted table per length, shared
 by all queries) and confirms every reported run by comparing the codes themselves: a hash
-collision can cost time but never inflates a result.
-"""
+collision can cost time but never inflates a result."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from composer.evaluate.rolling_hash import HASH_BASE, first_not_below, gram_hashes, mix, prefix_hashes
 from composer.music.facts import FINGERPRINT_GRID, downbeats, pitched_notes
 
 if TYPE_CHECKING:
@@ -27,13 +27,22 @@ if TYPE_CHECKING:
 
 NOVELTY_FLAG_BARS = 4  # a copied run spanning this many bars is flagged as plagiarism
 
+
 STEPS_PER_QUARTER = FINGERPRINT_GRID  # 1/12 beat: sixteenths and triplets both land on it
+
+
 MAX_INTERVAL = 48  # semitones; wider leaps are clipped
+
+
 MAX_STEPS = STEPS_PER_QUARTER * 16  # onset gaps and durations longer than 16 beats are clipped
+
+
 _STEP_VALUES = MAX_STEPS + 1
 
-_HASH_BASE = 0x9E3779B97F4A7C15  # odd, hence invertible modulo 2**64
+
 _ANCHOR = 8  # lengths up to this get a shared table; longer runs grow from anchor matches
+
+
 _MAX_PAIRS = 1 << 21  # (query, training) candidate pairs processed at once
 
 
@@ -86,74 +95,6 @@ def note_sequence(score: symusic.Score) -> NoteSequence:
                         onsets=onsets.copy(), ends=(onsets + durations).astype(np.int64))
 
 
-def _powers(base: int, count: int) -> np.ndarray:
-    """base**j mod 2**64 for j < count (uint64 arithmetic wraps modulo 2**64)."""
-    out = np.full(count, base, dtype=np.uint64)
-    if count:
-        out[0] = 1
-    return np.cumprod(out, out=out)
-
-
-def _prefix_hashes(codes: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """C with C[k] = sum_{j<k} codes[j]·base**j, and base**-i, both mod 2**64.
-
-    The hash of the n-gram at i is then (C[i+n] − C[i])·base**−i, the same wherever the
-    n-gram stands, for every n at once.
-    """
-    values = _powers(base, codes.size)
-    values *= codes.astype(np.int64, copy=False).view(np.uint64)  # codes are >= 0
-    prefix = np.zeros(codes.size + 1, dtype=np.uint64)
-    np.cumsum(values, out=prefix[1:])
-    return prefix, _powers(pow(base, -1, 1 << 64), codes.size + 1)
-
-
-def _gram_hashes(prefix: np.ndarray, inverse: np.ndarray, starts: np.ndarray,
-                 lengths: np.ndarray | int) -> np.ndarray:
-    """Hashes of the grams of ``lengths`` codes at ``starts``: a fresh array, safe to modify."""
-    hashes = prefix[starts + lengths]
-    hashes -= prefix[starts]
-    hashes *= inverse[starts]
-    return hashes
-
-
-def _mix(hashes: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place: a bijection that spreads every bit into the high bits.
-
-    Table entries keep only a hash's high bits, and a 1-gram's hash is its code, a small
-    number whose high bits are all zero. In place because fresh multi-megabyte arrays
-    (page faults) cost more than the arithmetic.
-    """
-    shifted = hashes >> np.uint64(30)
-    hashes ^= shifted
-    hashes *= np.uint64(0xBF58476D1CE4E5B9)
-    np.right_shift(hashes, np.uint64(27), out=shifted)
-    hashes ^= shifted
-    hashes *= np.uint64(0x94D049BB133111EB)
-    np.right_shift(hashes, np.uint64(31), out=shifted)
-    hashes ^= shifted
-    return hashes
-
-
-def _first_not_below(entries: np.ndarray, needles: np.ndarray, low: np.ndarray, high: np.ndarray,
-                     *, strictly: bool) -> np.ndarray:
-    """Per needle, the first index in [low, high) of sorted ``entries`` that is >= (or >) it.
-
-    A binary search run for all needles at once; the ranges are a bucket each, so a few
-    rounds suffice.
-    """
-    low, high = low.astype(np.int64), high.astype(np.int64)
-    last = max(0, entries.size - 1)
-    while True:
-        active = low < high
-        if not active.any():
-            return low
-        middle = (low + high) // 2
-        probe = entries[np.minimum(middle, last)]
-        below = probe <= needles if strictly else probe < needles
-        low = np.where(active & below, middle + 1, low)
-        high = np.where(active & ~below, middle, high)
-
-
 @dataclass(frozen=True, eq=False)
 class _Table:
     """The sorted entries of one n-gram length, and where each bucket of high bits begins.
@@ -179,8 +120,8 @@ class _Table:
         """[left, right) of the entries whose high bits equal each key's (keys carry no low bits)."""
         bucket = (keys >> self.shift).astype(np.int64)
         low, high = self.directory[bucket], self.directory[bucket + 1]
-        left = _first_not_below(self.entries, keys, low, high, strictly=False)
-        right = _first_not_below(self.entries, keys | mask, left, high, strictly=True)
+        left = first_not_below(self.entries, keys, low, high, strictly=False)
+        right = first_not_below(self.entries, keys | mask, left, high, strictly=True)
         return left, right
 
 
@@ -220,7 +161,7 @@ class CopyIndex:
             hashes *= self.inverse[:count]
             inside = self.room[:count] >= n
             starts = np.flatnonzero(inside)
-            entries = _mix(hashes[inside])
+            entries = mix(hashes[inside])
             entries &= ~self.position_mask
             entries |= starts.view(np.uint64)
             entries.sort()
@@ -245,9 +186,9 @@ def build_copy_index(sequences: Sequence[NoteSequence], names: Sequence[str]) ->
         codes = np.concatenate([seq.codes for seq in sequences]).astype(np.int64, copy=False)
     room = np.repeat(piece_starts[1:], sizes)
     room -= np.arange(codes.size, dtype=np.int64)
-    prefix, inverse = _prefix_hashes(codes, _HASH_BASE)
+    prefix, inverse = prefix_hashes(codes, HASH_BASE)
     return CopyIndex(codes=codes, room=room, piece_starts=piece_starts, names=tuple(names),
-                     base=_HASH_BASE, prefix=prefix, inverse=inverse)
+                     base=HASH_BASE, prefix=prefix, inverse=inverse)
 
 
 @dataclass(frozen=True)
@@ -269,7 +210,7 @@ class _Query:
     def __init__(self, index: CopyIndex, codes: np.ndarray) -> None:
         self.index = index
         self.codes = codes.astype(np.int64)
-        self.prefix, self.inverse = _prefix_hashes(self.codes, index.base)
+        self.prefix, self.inverse = prefix_hashes(self.codes, index.base)
 
     def common_prefix(self, start: int, position: int, limit: int) -> int:
         """Exact length of the shared run at (start, position), at most ``limit`` notes."""
@@ -282,7 +223,7 @@ class _Query:
         """Query starts whose n-gram hash is in the table, with each one's range in the table."""
         table, mask = self.index.table(n), self.index.position_mask
         starts = np.arange(self.codes.size - n + 1)
-        ours = _mix(_gram_hashes(self.prefix, self.inverse, starts, n)) & ~mask
+        ours = mix(gram_hashes(self.prefix, self.inverse, starts, n)) & ~mask
         left, right = table.ranges(ours, mask)
         hit = right > left
         return starts[hit], left[hit], right[hit]
@@ -342,8 +283,8 @@ class _Query:
             if not active.any():
                 break
             middle = (low + high + 1) // 2
-            equal = (_gram_hashes(self.prefix, self.inverse, ours, np.where(active, middle, low))
-                     == _gram_hashes(index.prefix, index.inverse, theirs, np.where(active, middle, low)))
+            equal = (gram_hashes(self.prefix, self.inverse, ours, np.where(active, middle, low))
+                     == gram_hashes(index.prefix, index.inverse, theirs, np.where(active, middle, low)))
             low = np.where(active & equal, middle, low)
             high = np.where(active & ~equal, middle - 1, high)
         for k in np.lexsort((theirs, ours, -low)):
