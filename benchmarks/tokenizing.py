@@ -71,8 +71,10 @@ def main() -> None:
 
     from composer.corpus.build import read_manifest
     from composer.tokens.roundtrip import RoundTrip, round_trip
-    from composer.tokens.shards import TokenizeConfig, tokenize_corpus, train_tokenizer
-    from composer.tokens.tokenizer import TokenizerSettings, load_tokenizer
+    from composer.tokens.settings import TokenizerSettings
+    from composer.tokens.shards import TokenizeConfig, tokenize_corpus
+    from composer.tokens.tokenizer import load_tokenizer
+    from composer.tokens.training import train_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

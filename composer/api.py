@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import symusic
 
     from composer.generate.cpu_decoder import NumpyDecoder
-    from composer.generate.decode import TorchDecoder
+    from composer.generate.decode import Decoded, TorchDecoder
     from composer.model.bundle import Bundle
     from composer.tokens.tokenizer import Tokenizer
 
@@ -81,11 +81,22 @@ class GenerationSettings:
 
 @dataclass
 class Piece:
-    """A generated piece: its tokens, its notes and where it came from."""
+    """A generated piece: its tokens, its notes, where it came from and how it ended."""
 
     score: symusic.Score
     ids: list[int]
     provenance: dict[str, Any] = field(default_factory=dict)
+    # how decoding ended, before the score was fitted to the bars asked for: a key of
+    # composer.generate.decode.ENDINGS ("eos" and "next_bar" are the model's own doing)
+    ending: str = ""
+    forced_bars: int = 0  # bar lines the decoder forced (a bar ran past max_entries_per_bar)
+
+    @property
+    def model_closed(self) -> bool:
+        """The model itself closed the piece at the bars asked for, every bar line its own."""
+        from composer.generate.decode import MODEL_ENDINGS
+
+        return self.ending in MODEL_ENDINGS and self.forced_bars == 0
 
     def midi_bytes(self) -> bytes:
         from composer.io.provenance import add_provenance
@@ -185,7 +196,7 @@ class Composer:
         return self.tokenizer.grammar.entries_all(ok)
 
     def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
-                num: int, meter: str | None) -> list[list[int]]:
+                num: int, meter: str | None) -> list[Decoded]:
         import torch
 
         from composer.generate.decode import DecodeSpec, decode, new_decoder
@@ -218,9 +229,10 @@ class Composer:
         settings = self._default_instruments(settings)
         prompt = [self.tokenizer.style_id(style)]
         pieces = []
-        for ids in self._decode(prompt, bars, settings, num, None):
-            score = fit_to_bars(self.tokenizer.decode_ids(ids), bars, settings.tempo)
-            pieces.append(Piece(score, ids, self._provenance(settings, command="generate")))
+        for decoded in self._decode(prompt, bars, settings, num, None):
+            score = fit_to_bars(self.tokenizer.decode_ids(decoded.ids), bars, settings.tempo)
+            pieces.append(Piece(score, decoded.ids, self._provenance(settings, command="generate"),
+                                decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
     def continue_(self, prompt: str | Path | symusic.Score, style: str, bars: int = 8,
@@ -249,12 +261,13 @@ class Composer:
         total = prompt_bars_tokens + bars
         self._check(settings, total)
         pieces = []
-        for out in self._decode(ids, total, settings, num, prepared.meter):
-            generated = self.tokenizer.decode_ids(out)
+        for decoded in self._decode(ids, total, settings, num, prepared.meter):
+            generated = self.tokenizer.decode_ids(decoded.ids)
             score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,
                                       programs=back)
-            pieces.append(Piece(score, out, self._provenance(
-                settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens)))
+            pieces.append(Piece(score, decoded.ids, self._provenance(
+                settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens),
+                decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
 

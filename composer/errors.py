@@ -44,5 +44,13 @@ class ConfigError(ComposerError):
     """An option or configuration value is invalid."""
 
 
+class DecodingError(ComposerError):
+    """miditok refused a token sequence that the grammar accepts (a bug, not the input's fault).
+
+    A ``ComposerError`` so that the command line reports it in one line instead of
+    writing a silent piece; the message names the tokens and miditok's complaint.
+    """
+
+
 class RepairWarning(UserWarning):
     """A file was read, but something in it had to be changed (the message says what)."""

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -255,7 +256,13 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
                                            workers=1, piano_rolls=2, split="test"),
                             progress=lambda stage, done, total: stages.add(stage))
     assert {"tokenize", "n-gram", "model nll", "generate", "style judge", "continue"} <= stages
-    assert report["validity"] == {"samples": 4, "decodable": 4, "exact_bars": 4, "failed": [], "rate": 1.0}
+    valid = report["validity"]
+    assert {k: valid[k] for k in ("samples", "decodable", "exact_bars", "failed", "rate")} == {
+        "samples": 4, "decodable": 4, "exact_bars": 4, "failed": [], "rate": 1.0}
+    assert sum(e["samples"] for e in valid["endings"].values()) == 4
+    assert set(valid["endings"]) <= {"eos", "next_bar", "next_bar_completed", "bar_limit", "budget"}
+    assert valid["model_closed"] <= sum(valid["endings"].get(k, {}).get("samples", 0)
+                                        for k in ("eos", "next_bar"))
     bits = report["bits_per_note"]
     assert set(bits["by_style"]) == {"bach", "irish"}
     for entry in bits["by_style"].values():
@@ -270,11 +277,49 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
     assert saved["validity"]["rate"] == 1.0
     markdown = (out / "report.md").read_text()
     assert "## Bits per note" in markdown and "## Novelty" in markdown
+    assert f"**Closed by the model at 2 bars: {valid['model_closed']}/4**" in markdown
+    assert "after fitting, 4/4 have exactly 2 bars" in markdown
+    assert f"{valid['forced_bar_lines']} samples had a bar line forced" in markdown
+    _old_reports_still_read(saved)
     for name in ("confusion_generated.png", "confusion_real_test.png", "pitch_classes.png",
                  "piano_rolls.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "tokens").exists()
     _export_with_report(bundle, out, tmp_path)
+
+
+def _old_reports_still_read(report: dict[str, Any]) -> None:
+    """A report written before the model-closed figure (the shipped model's) still renders."""
+    from composer.evaluate.report import card_summary, markdown
+
+    old = json.loads(json.dumps(report))
+    for key in ("model_closed", "endings", "forced_bar_lines"):
+        del old["validity"][key]
+    assert "after fitting, 4/4 have exactly 2 bars" in markdown(old)
+    assert "Closed by the model" not in markdown(old)
+    assert "4 with exactly the requested bars after fitting" in card_summary(old)
+    assert "closed by the model itself" in card_summary(report)
+
+
+def test_validity_tells_the_models_own_endings_from_the_decoders() -> None:
+    from composer.evaluate.samples import validity
+
+    score = _score(C_MAJOR_SCALE)
+    samples = [Sample("bach", 1, score, True, True, (2, 2), "eos", True),
+               Sample("bach", 2, score, True, True, (2, 2), "next_bar", True),
+               Sample("bach", 3, score, True, True, (2, 2), "next_bar", False, 1),  # a bar line forced
+               Sample("irish", 1, score, True, True, (2, 2), "bar_limit", False),
+               Sample("irish", 2, score, True, False, (2, 3), "next_bar_completed", False)]
+    result = validity(samples)
+    counts = [result[k] for k in ("samples", "decodable", "exact_bars", "model_closed")]
+    assert counts == [5, 5, 4, 2]
+    assert {k: e["samples"] for k, e in result["endings"].items()} == {
+        "eos": 1, "next_bar": 2, "next_bar_completed": 1, "bar_limit": 1}
+    assert all(e["meaning"] for e in result["endings"].values())
+    assert result["forced_bar_lines"] == 1
+    assert result["failed"] == [{"style": "irish", "sample": 2, "valid": True, "bars_in_tokens": 2,
+                                 "bars_in_score": 3}]
+    assert result["rate"] == pytest.approx(4 / 5)
 
 
 def _export_with_report(bundle: Path, report_dir: Path, tmp_path: Path) -> None:

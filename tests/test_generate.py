@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from bundle_fixture import tiny_bundle
@@ -10,7 +11,15 @@ from click.testing import CliRunner
 from composer.api import Composer, key_pitch_classes
 from composer.cli import cli
 from composer.errors import ConfigError, InputFileError
-from composer.generate.decode import DecodeSpec, TorchDecoder, decode
+from composer.generate.decode import (
+    ENDINGS,
+    MODEL_ENDINGS,
+    Decoded,
+    DecodeSpec,
+    TorchDecoder,
+    decode,
+    row_mask,
+)
 from composer.io.provenance import read_provenance
 from composer.model.transformer import ModelConfig, MusicTransformer
 from composer.music.facts import count_bars, time_signature_names
@@ -41,6 +50,8 @@ def test_same_seed_same_bytes(composer: Composer) -> None:
 
 @pytest.mark.slow
 def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> None:
+    from composer.generate.fit import fit_to_bars
+
     torch.manual_seed(0)
     tokenizer = composer.tokenizer
     grammar = tokenizer.grammar
@@ -49,46 +60,151 @@ def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> N
     generator = torch.Generator().manual_seed(0)
     styles = sorted(tokenizer.styles)
     undecodable = wrong_bars = 0
+    endings: dict[str, int] = {}
     for batch in range(20):
         bars = 1 + batch % 4
         prompt = [tokenizer.style_id(styles[batch % len(styles)])]
         spec = DecodeSpec(bars=bars, max_entries_per_bar=24)
-        for ids in decode(model, grammar, [prompt] * 50, spec, generator):
-            assert grammar.accepts(ids)
-            score = composer.tokenizer.decode_ids(ids)
+        for decoded in decode(model, grammar, [prompt] * 50, spec, generator):
+            assert grammar.accepts(decoded.ids)
+            score = composer.tokenizer.decode_ids(decoded.ids)
             if score.note_num() == 0:
                 undecodable += 1
-            from composer.generate.fit import fit_to_bars
-
-            if grammar.bars_done(ids) != bars or count_bars(fit_to_bars(score, bars)) != bars:
+            if grammar.bars_done(decoded.ids) != bars or count_bars(fit_to_bars(score, bars)) != bars:
                 wrong_bars += 1
+            endings[decoded.ending] = endings.get(decoded.ending, 0) + 1
     assert (undecodable, wrong_bars) == (0, 0)
+    assert sum(endings.values()) == 1000 and set(endings) <= set(ENDINGS) - {"prompt", "budget"}
+    assert endings.get("eos", 0) + endings.get("next_bar", 0) > 0  # random weights end pieces too
 
 
 def test_cached_generation_matches_full_recompute(composer: Composer) -> None:
+    """Replay a greedy decode without the cache, applying the decoder's own rules at every
+    step (``row_mask`` with the meter the piece settled on, a bar forced after
+    ``max_entries_per_bar`` entries, the closing once the bars are done): every entry
+    must be the top allowed logit of the full forward pass, up to float noise."""
     model, grammar = composer.model, composer.tokenizer.grammar
     prompt = [composer.tokenizer.style_id("irish")]
-    ids = decode(
-        model,
-        grammar,
-        [prompt],
-        DecodeSpec(bars=2, sampling=_greedy(), max_entries_per_bar=24),
-        torch.Generator(),
-    )[0]
-    # replay greedily without a cache: every choice must be the top allowed logit
-    state = grammar.start_state
-    for position in range(1, min(len(ids), 20)):  # before any bar grows long enough to be forced
-        state = grammar.next_state(state, ids[position - 1])
+    spec = DecodeSpec(bars=2, sampling=_greedy(), max_entries_per_bar=12)
+    [decoded] = decode(model, grammar, [prompt], spec, torch.Generator())
+    ids = decoded.ids
+    assert len(ids) <= model.config.block_size  # one window: no sliding to replay
+    state, bars = grammar.walk(prompt)
+    in_bar, meter, forced, ending = 0, None, 0, None
+    for position in range(len(prompt), len(ids)):
         with torch.no_grad():
             logits = model(torch.tensor([ids[:position]]))[0][0, -1]
-        allowed = torch.from_numpy(grammar.allowed[state].copy())
-        if position == len(ids) - 1 or ids[position] == grammar.eos_id:
+        control = grammar.control_mask(meters={meter}) if meter else None
+        runaway = in_bar >= spec.max_entries_per_bar
+        mask = row_mask(grammar, state, bars, spec.bars, control, force_bar=runaway and bars < spec.bars)
+        scores = logits.masked_fill(~torch.from_numpy(mask), float("-inf"))
+        best = int(scores.argmax())
+        if bars >= spec.bars and (runaway or grammar.bars_in_entry[best]):  # the decoder closes
+            assert ids[position:] == grammar.closing(state, control)
+            ending = ("bar_limit" if runaway else
+                      "next_bar" if grammar.can_end[state] else "next_bar_completed")
             break
-        if grammar.bars_in_entry[ids[position]] == 0:
-            assert (
-                int(logits.masked_fill(~allowed, float("-inf")).argmax()) == ids[position]
-                or grammar.bars_done(ids[:position]) >= 2
-            )
+        pick = ids[position]
+        assert float(scores[pick]) >= float(scores[best]) - 1e-4, (position, pick, best)
+        forced += int(runaway and bars < spec.bars and grammar.bars_in_entry[pick] > 0)
+        state = grammar.next_state(state, pick)
+        bars += int(grammar.bars_in_entry[pick])
+        in_bar = 0 if grammar.bars_in_entry[pick] else in_bar + 1
+        meter = grammar.states[state].meter or meter
+        if pick == grammar.eos_id:
+            ending = "eos"
+    assert ending == decoded.ending and forced == decoded.forced_bars
+    assert grammar.bars_done(ids) == 2 and grammar.accepts(ids)
+
+
+class _Scripted:
+    """A stand-in for the model's forward pass: at step k every row's logits favour
+    ``script[k]`` (where the mask allows it; else the lowest allowed id wins), and after
+    the script EOS, then a bar line."""
+
+    def __init__(self, vocab_size: int, script: list[int], eos: int, bar: int) -> None:
+        self.vocab_size, self.script, self.eos, self.bar = vocab_size, script, eos, bar
+        self.pos = self.k = 0
+
+    def _logits(self, rows: int) -> torch.Tensor:
+        logits = torch.zeros(rows, self.vocab_size)
+        if self.k < len(self.script):
+            logits[:, self.script[self.k]] = 10.0
+        else:
+            logits[:, self.eos], logits[:, self.bar] = 10.0, 5.0
+        self.k += 1
+        return logits
+
+    def start(self, ids: np.ndarray) -> torch.Tensor:
+        self.pos = ids.shape[1]
+        return self._logits(ids.shape[0])
+
+    def step(self, ids: np.ndarray) -> torch.Tensor:
+        self.pos += 1
+        return self._logits(len(ids))
+
+
+def _scripted(composer: Composer, script: list[str], bars: int, max_entries: int = 64,
+              prompt: list[str] | None = None) -> tuple[Decoded, list[str]]:
+    tokenizer = composer.tokenizer
+    grammar, ids = tokenizer.grammar, tokenizer.base_ids
+    decoder = _Scripted(tokenizer.vocab_size, [ids[t] for t in script], tokenizer.eos_id,
+                        ids["Bar_None"])
+    start = [tokenizer.style_id("irish"), *(ids[t] for t in prompt or [])]
+    [decoded] = decode(composer.model, grammar, [start], DecodeSpec(bars=bars, sampling=_greedy(),
+                       max_entries_per_bar=max_entries), torch.Generator(), decoder=decoder)
+    assert grammar.accepts(decoded.ids) and grammar.bars_done(decoded.ids) == bars
+    return decoded, tokenizer.tokens(decoded.ids)[1:]
+
+
+NOTE = ["Position_0", "Program_40", "Pitch_62", "Velocity_63", "Duration_1.0.24"]
+
+
+def test_decode_says_how_each_piece_ended(composer: Composer) -> None:
+    vocab = set(composer.tokenizer.base_ids)
+    assert set(NOTE) <= vocab, sorted(t for t in vocab if t.startswith(("Velocity", "Duration")))[:8]
+    opening = ["Bar_None", "TimeSig_4/4"]
+    # the model writes EOS after its note in the last bar: its own end
+    decoded, tokens = _scripted(composer, [*opening, *NOTE, "EOS_None"], bars=1)
+    assert (decoded.ending, decoded.model_closed) == ("eos", True)
+    assert tokens == [*opening, *NOTE, "EOS_None"]
+    # it opens bar 2 of 1 right after a complete note: that bar line becomes the end
+    decoded, tokens = _scripted(composer, [*opening, *NOTE, "Bar_None"], bars=1)
+    assert (decoded.ending, decoded.model_closed) == ("next_bar", True)
+    assert tokens == [*opening, *NOTE, "EOS_None"]
+    # it opens bar 2 of 1 with bar 1 still empty: the decoder has to write a note
+    decoded, tokens = _scripted(composer, [*opening, "Bar_None"], bars=1)
+    assert (decoded.ending, decoded.model_closed) == ("next_bar_completed", False)
+    assert tokens[:2] == opening and tokens[-1] == "EOS_None" and len(tokens) > 3
+    # the last bar runs past max_entries_per_bar (7 entries after its bar line): the decoder ends it
+    decoded, tokens = _scripted(composer, [*opening, *NOTE, *NOTE[1:], *NOTE[1:]], bars=1, max_entries=7)
+    assert (decoded.ending, decoded.model_closed) == ("bar_limit", False)
+    assert tokens[:8] == [*opening, *NOTE, "Program_40"] and tokens[-1] == "EOS_None"
+    # a bar before the last runs away (10 entries, its second note complete): only a bar line is
+    # offered (the model's own choice here, but forced all the same), so its EOS does not count
+    script = [*opening, *NOTE, *NOTE[1:], *opening, *NOTE, "EOS_None"]
+    decoded, tokens = _scripted(composer, script, bars=2, max_entries=10)
+    assert (decoded.ending, decoded.forced_bars, decoded.model_closed) == ("eos", 1, False)
+    assert tokens == script
+    decoded, tokens = _scripted(composer, script, bars=2, max_entries=11)  # no bar ran away
+    assert (decoded.ending, decoded.forced_bars, decoded.model_closed) == ("eos", 0, True)
+    assert tokens == script
+    # a prompt that is already a finished piece
+    decoded, tokens = _scripted(composer, [], bars=1, prompt=[*opening, *NOTE, "EOS_None"])
+    assert (decoded.ending, decoded.model_closed) == ("prompt", False)
+    assert set(ENDINGS) == {"eos", "next_bar", "next_bar_completed", "bar_limit", "budget", "prompt"}
+    assert set(MODEL_ENDINGS) == {"eos", "next_bar"}
+
+
+def test_pieces_carry_how_they_ended(composer: Composer) -> None:
+    pieces = composer.generate(style="bach", bars=2, seed=3, num=4, max_entries_per_bar=32)
+    assert isinstance(pieces, list)
+    for piece in pieces:
+        assert piece.ending in ENDINGS and piece.ending != "prompt"
+        assert piece.model_closed == (piece.ending in MODEL_ENDINGS and piece.forced_bars == 0)
+    continued = composer.continue_("tinynotation: 4/4 c4 d e f g1", style="irish", bars=1, seed=1,
+                                   max_entries_per_bar=32)
+    assert continued.ending in ENDINGS and continued.ending != "prompt"
 
 
 @pytest.mark.parametrize("shipped", [False, True])
@@ -125,8 +241,8 @@ def test_torch_decoder_path_agrees_with_numpy(composer: Composer) -> None:
     spec = DecodeSpec(bars=3, sampling=_greedy(), max_entries_per_bar=24)
     numpy_ids = decode(model, grammar, prompts, spec, torch.Generator())
     torch_ids = decode(model, grammar, prompts, spec, torch.Generator(), decoder=TorchDecoder(model))
-    assert torch_ids == numpy_ids
-    assert all(grammar.bars_done(ids) == 3 for ids in torch_ids)
+    assert torch_ids == numpy_ids  # ids, endings and forced bars
+    assert all(grammar.bars_done(d.ids) == 3 for d in torch_ids)
 
 
 def _greedy():

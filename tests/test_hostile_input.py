@@ -293,6 +293,8 @@ def test_hostile_input(command: str, case: str, tmp_path_factory: pytest.TempPat
     phrase = OTHERWISE.get((command, case), phrase)
     if command in ("score", "continue"):
         _check_single_file(outcome, file_name, phrase)
+        if command == "continue" and (phrase is None or phrase.startswith("+")):
+            _check_continuation(run["root"], case)
     else:
         _check_batch(command, run["root"], case, outcome, file_name, phrase)
 
@@ -310,6 +312,22 @@ def _check_single_file(outcome: dict[str, Any], file_name: str, phrase: str | No
     assert len(lines) == 1 and lines[0].startswith("error: "), outcome
     assert file_name in lines[0] and phrase in lines[0], outcome
     assert outcome["stdout"] == ""
+
+
+def _check_continuation(root: Path, case: str) -> None:
+    """A prompt that was read was continued: the file holds its notes and new ones (decoding
+    raises on failure instead of writing a silent continuation, and the last bar has a note)."""
+    import warnings
+
+    import symusic
+
+    from composer.io.reader import read_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prompt = read_score(root / "in" / CASES[case][0])
+    written = symusic.Score.from_file(str(root / "out" / f"{case}.mid"))
+    assert written.note_num() > prompt.note_num() > 0, (case, written.note_num(), prompt.note_num())
 
 
 def _check_batch(command: str, root: Path, case: str, outcome: dict[str, Any], file_name: str,

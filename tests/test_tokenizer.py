@@ -13,17 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.corpus.build import CorpusConfig, build_corpus, read_manifest
-from composer.errors import ConfigError
+from composer.errors import ConfigError, DecodingError
 from composer.tokens.roundtrip import RoundTrip, round_trip, score_notes
-from composer.tokens.shards import TokenizeConfig, read_meta, read_split, tokenize_corpus, train_tokenizer
-from composer.tokens.tokenizer import (
-    Tokenizer,
-    TokenizerSettings,
-    decode_ids,
-    encode_score,
-    load_tokenizer,
-    style_token,
-)
+from composer.tokens.settings import TokenizerSettings, style_token
+from composer.tokens.shards import TokenizeConfig, read_meta, read_split, tokenize_corpus
+from composer.tokens.tokenizer import Tokenizer, load_tokenizer
+from composer.tokens.training import train_tokenizer
 
 STYLES = ["bach", "chinese_folk", "haydn", "irish"]
 VOCAB = 900
@@ -75,7 +70,7 @@ def test_style_tokens_are_in_the_vocabulary_and_open_every_sequence(tiny: Tiny) 
         assert tok.base_vocab[token_id] == style_token(style)
     assert tok.base_vocab[tok.style_ids["chinese_folk"]] == "Style_chinese-folk"
     for record in tiny.records:
-        ids = encode_score(tok, _score(tiny, record), record["style"])
+        ids = tok.encode_score(_score(tiny, record), record["style"])
         assert ids[0] == tok.style_ids[record["style"]]
         assert ids[-1] == tok.eos_id
         assert tok.eos_id not in ids[1:-1] and not set(ids[1:]) & set(tok.style_ids.values())
@@ -142,36 +137,67 @@ def test_decoding_without_style_or_opening_bar_still_gives_the_notes(tiny: Tiny)
     assert score_notes(tok, tok.decode_ids([*ids, 5, 6, 7])) == full  # junk after EOS
 
 
+def _complete_notes(tok: Tokenizer, ids: Any) -> int:
+    """Notes the grammar's repair keeps from ``ids``: one per Duration token (the note's last)."""
+    kept = tok.grammar.repair_base(tok.expand(tok.valid_ids(ids)))
+    return sum(tok.base_vocab[b].startswith("Duration_") for b in kept)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(min_value=-5, max_value=VOCAB + 5), max_size=400))
-def test_decoding_arbitrary_ids_never_raises(tiny: Tiny, ids: list[int]) -> None:
-    score = decode_ids(tiny.tokenizer, ids)
-    assert isinstance(score, symusic.Score)
-    symusic.Score.from_midi(score.dumps_midi())  # and it is writable MIDI
+def test_arbitrary_ids_are_repaired_into_every_complete_note(tiny: Tiny, ids: list[int]) -> None:
+    score = tiny.tokenizer.decode_ids(ids)  # no exception is caught anywhere on the way
+    assert score.note_num() == _complete_notes(tiny.tokenizer, ids)
+    again = symusic.Score.from_midi(score.dumps_midi())  # and it is writable MIDI
+    assert again.note_num() == score.note_num()
 
 
-@pytest.mark.parametrize("ids", [[], None, "abc", [[1, 2], [3, 4]], np.array([np.nan, 1e30, -1.0, 7.0]),
-                                 np.arange(VOCAB), [2] * 50, [3.5, 900, 2**40]])
-def test_decoding_odd_inputs_never_raises(tiny: Tiny, ids: Any) -> None:
-    assert isinstance(tiny.tokenizer.decode_ids(ids), symusic.Score)
+@pytest.mark.parametrize(("ids", "notes"), [([], 0), (None, 0), ("abc", 0), ([[1, 2], [3, 4]], 0),
+                                            (np.array([np.nan, 1e30, -1.0, 7.0]), 0), ([2] * 50, 0),
+                                            ([3.5, 900, 2**40], 0), (np.arange(VOCAB), None)])
+def test_odd_inputs_decode_to_what_the_repair_keeps(tiny: Tiny, ids: Any, notes: int | None) -> None:
+    score = tiny.tokenizer.decode_ids(ids)
+    assert score.note_num() == _complete_notes(tiny.tokenizer, ids)
+    if notes is not None:
+        assert score.note_num() == notes
+
+
+def test_a_decoding_failure_is_raised_not_hidden(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> symusic.Score:
+        raise RuntimeError("miditok bug")
+
+    ids = tiny.tokenizer.encode_score(_score(tiny, tiny.records[0]), "bach")
+    monkeypatch.setattr(tiny.tokenizer.remi, "decode", broken)
+    with pytest.raises(DecodingError, match=r"miditok could not decode \d+ grammatical tokens "
+                                            r"\(Bar_None TimeSig_.*RuntimeError: miditok bug"):
+        tiny.tokenizer.decode_ids(ids)
 
 
 def test_transposition_moves_every_pitch_or_refuses(tiny: Tiny) -> None:
+    """``transpose_base`` + ``bpe`` (how the shards augment) = encoding the transposed score."""
     tok = tiny.tokenizer
-    record = next(r for r in tiny.records if r["style"] == "irish")
-    score = _score(tiny, record)
-    base = tok.encode_base(score)
-    pitches = [n.pitch for t in score.tracks for n in t.notes]
-    up = tok.transpose_base(base, 5)
-    assert up is not None and len(up) == len(base)
-    moved = tok.decode_ids(tok.bpe(up))
-    assert sorted(n.pitch for t in moved.tracks for n in t.notes) == sorted(p + 5 for p in pitches)
-    assert tok.transpose_base(base, 108 - max(pitches) + 1) is None  # would leave the range
-    ids = tok.encode_score(score, "irish")
-    down = tok.transpose_ids(ids, -3)
-    assert down is not None and down[0] == ids[0] and down[-1] == tok.eos_id
-    assert sorted(n.pitch for t in tok.decode_ids(down).tracks for n in t.notes) == \
-        sorted(p - 3 for p in pitches)
+    checked = 0
+    for record in tiny.records:
+        score = _score(tiny, record)
+        base = tok.encode_base(score)
+        pitches = sorted(n.pitch for t in score.tracks for n in t.notes)
+        for shift in (-3, 5):
+            moved = tok.transpose_base(base, shift)
+            if pitches[0] + shift < 21 or pitches[-1] + shift > 108:  # the pitch range
+                assert moved is None
+                continue
+            assert moved is not None and len(moved) == len(base)
+            assert tok.bpe(moved).tolist() == tok.encode_score(score.shift_pitch(shift), "any")[1:-1]
+            decoded = tok.decode_ids(tok.bpe(moved))
+            assert sorted(n.pitch for t in decoded.tracks for n in t.notes) == [p + shift for p in pitches]
+            checked += 1
+    assert checked >= len(tiny.records)
+    highest = max(n.pitch for r in tiny.records for t in _score(tiny, r).tracks for n in t.notes)
+    record = next(r for r in tiny.records if any(n.pitch == highest for t in _score(tiny, r).tracks
+                                                 for n in t.notes))
+    assert tok.transpose_base(tok.encode_base(_score(tiny, record)), 108 - highest + 1) is None
+    assert np.array_equal(tok.transpose_base(tok.encode_base(_score(tiny, record)), 0),
+                          tok.encode_base(_score(tiny, record)))
 
 
 def test_shards_follow_the_data_contract(tiny: Tiny) -> None:
@@ -244,12 +270,3 @@ def test_cli_train_and_tokenize(tiny: Tiny, tmp_path: Path) -> None:
     for command in (["train", "--help"],):
         assert "Examples" in runner.invoke(tokenizer, command).output
     assert "Examples" in runner.invoke(tokenize, ["--help"]).output
-
-
-def test_decoding_falls_back_to_an_empty_score(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(base: np.ndarray) -> symusic.Score:
-        raise RuntimeError("miditok bug")
-
-    monkeypatch.setattr(tiny.tokenizer, "_decode_base", broken)
-    score = tiny.tokenizer.decode_ids(tiny.tokenizer.encode_score(_score(tiny, tiny.records[0]), "bach"))
-    assert score.note_num() == 0 and len(score.dumps_midi()) > 0

@@ -10,7 +10,7 @@ from tokens_fixture import write_token_shards
 from composer.errors import ConfigError
 from composer.model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from composer.model.transformer import MusicTransformer
-from composer.train.batches import BatchSpec, load_token_data, sample_batch
+from composer.train.batches import IGNORE_INDEX, BatchSpec, TokenData, load_token_data, sample_batch
 from composer.train.config import TrainConfig, learning_rate_at, load_config
 from composer.train.loop import train
 
@@ -22,6 +22,19 @@ def tiny_config(**overrides: object) -> TrainConfig:
     return load_config(TINY_TOML, [*items, "threads=1"])
 
 
+def _is_window_of_a_piece(data: TokenData, row: list[int]) -> bool:
+    """``row`` (style token, then a run of ids) = a style token + a slice of one train piece's body."""
+    shard = data.splits["train"]
+    for offset, length in zip(shard.offsets.tolist(), shard.lengths.tolist(), strict=True):
+        piece = shard.tokens[offset: offset + length].tolist()
+        if piece[0] != row[0]:
+            continue
+        body, run = piece[1:], row[1:]
+        if any(body[i: i + len(run)] == run for i in range(len(body) - len(run) + 1)):
+            return True
+    return False
+
+
 def test_batches_start_with_style_and_are_deterministic(tmp_path: Path) -> None:
     data = load_token_data(write_token_shards(tmp_path / "tok"))
     spec = BatchSpec(batch_size=6, block_size=16, seed=3)
@@ -29,11 +42,31 @@ def test_batches_start_with_style_and_are_deterministic(tmp_path: Path) -> None:
     x2, y2 = sample_batch(data, spec, step=5)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert set(x1[:, 0].tolist()) <= {2, 3}  # every window opens with a style token
-    assert torch.equal(x1[:, 1:], y1[:, :-1].clamp(min=0)) or (y1 == -100).any()
+    # every piece's body (40+ ids) is longer than a window: no padding, targets = inputs moved by one
+    assert not (y1 == IGNORE_INDEX).any()
+    assert torch.equal(x1[:, 1:], y1[:, :-1])
+    for x, y in zip(x1.tolist(), y1.tolist(), strict=True):
+        assert _is_window_of_a_piece(data, [*x, y[-1]])  # a window cut from one piece, style kept
     halves = [sample_batch(data, spec, step=5, rank=r, world=2)[0] for r in (0, 1)]
     assert torch.equal(torch.cat([halves[0], halves[1]]).sort(0)[0], x1.sort(0)[0])
     dropped = sample_batch(data, BatchSpec(6, 16, 3, style_dropout=1.0), step=5)[0]
     assert set(dropped[:, 0].tolist()) == {4}
+
+
+def test_windows_longer_than_a_piece_are_padded_and_the_padding_is_not_learned(tmp_path: Path) -> None:
+    data = load_token_data(write_token_shards(tmp_path / "tok"))
+    block = 400  # longer than every piece (at most 8 x 40 + 2 ids)
+    x, y = sample_batch(data, BatchSpec(batch_size=8, block_size=block, seed=1), step=0)
+    shard = data.splits["train"]
+    lengths = set(shard.lengths.tolist())
+    for inputs, targets in zip(x.tolist(), y.tolist(), strict=True):
+        real = next(i for i, t in enumerate([*targets, IGNORE_INDEX]) if t == IGNORE_INDEX)
+        assert real + 1 in lengths  # the whole piece (style ... EOS), then padding
+        assert targets[real:] == [IGNORE_INDEX] * (block - real)  # padding is never a target
+        assert inputs[real + 1:] == [data.pad_id] * (block - real - 1)
+        assert inputs[1: real + 1] == targets[:real]  # targets = inputs moved by one
+        assert targets[real - 1] == 1  # the last real target is the piece's EOS
+        assert _is_window_of_a_piece(data, [*inputs[: real + 1]])
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import click
 
 @click.command(epilog="""\b
 Examples:
-  composer evaluate --corpus data/corpus -o models/default/evaluation
+  composer evaluate --corpus data/corpus -o report
+  composer export runs/default -o models/default --corpus data/corpus --evaluation report --force
   composer evaluate --model models/mine --corpus data/corpus --tokens data/tokens -o /tmp/report
   composer evaluate --corpus data/corpus --styles bach,irish --samples 5 -o /tmp/quick
 """)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from composer.model.bundle import Bundle
 
 
 @click.command(epilog="""\b
@@ -37,34 +40,16 @@ def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir
            checkpoint: str, tokens_dir: Path | None, eval_windows: int, notes_path: Path | None,
            report_dir: Path | None, force: bool) -> None:
     """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
-    from composer.model.bundle import export_bundle
+    from composer.recipe import ExportConfig, export_run
 
-    styles = None
-    if corpus_dir is not None:
-        from composer.corpus.build import style_summary
+    bundle = export_run(ExportConfig(run_dir=run_dir, out_dir=out_dir, tokenizer=tokenizer_path,
+                                     corpus_dir=corpus_dir, checkpoint=checkpoint, tokens_dir=tokens_dir,
+                                     eval_windows=eval_windows, notes_path=notes_path,
+                                     report_dir=report_dir, force=force))
+    click.echo(describe_bundle(bundle, out_dir))
 
-        styles = style_summary(corpus_dir)
-        metrics = run_dir / "metrics.jsonl"
-        if metrics.is_file():
-            evals = [json.loads(x) for x in metrics.read_text().splitlines() if "val_loss" in x]
-            for style, loss in (evals[-1].get("val_loss_by_style", {}) if evals else {}).items():
-                styles.setdefault(style, {})["val_loss"] = loss
-    evaluation = None
-    if tokens_dir is not None:
-        from composer.train.loop import evaluate_checkpoint
 
-        evaluation = evaluate_checkpoint(run_dir, tokens_dir, checkpoint, eval_windows)
-        styles = styles or {}
-        for style, loss in evaluation["val_loss_by_style"].items():
-            styles.setdefault(style, {})["val_loss"] = loss
-    notes = notes_path.read_text(encoding="utf-8") if notes_path else ""
-    if report_dir is not None:
-        from composer.evaluate.report import card_summary
-        from composer.evaluate.run import load_report
-
-        notes = card_summary(load_report(report_dir)) + "\n" + notes
-    bundle = export_bundle(run_dir, out_dir, tokenizer_path, styles,
-                           checkpoint="" if checkpoint == "last" else "best", force=force,
-                           notes=notes, evaluation=evaluation, report_dir=report_dir)
-    click.echo(f"exported {bundle.name} ({bundle.config['parameters'] / 1e6:.2f}M parameters, "
-               f"{len(bundle.styles)} styles) → {out_dir}")
+def describe_bundle(bundle: Bundle, out_dir: Path) -> str:
+    """The line printed after an export."""
+    return (f"exported {bundle.name} ({bundle.config['parameters'] / 1e6:.2f}M parameters, "
+            f"{len(bundle.styles)} styles) → {out_dir}")

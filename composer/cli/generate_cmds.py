@@ -113,6 +113,10 @@ def _check_outputs(
     scores: list[Path | None] = list(numbered_paths(score_path, num)) if score_path else [None] * num
     for path in [*midis, *[s for s in scores if s is not None]]:
         check_output(path, force)
+    if score_path is not None:  # PDF/PNG need cairo: say so before the model runs or a file is written
+        from composer.score.render import check_score_backend
+
+        check_score_backend(score_path)
     return list(zip(midis, scores, strict=True))
 
 

@@ -1,53 +1,25 @@
 """``composer recipe``: from nothing to a model bundle in one command.
 
-It runs the project's own commands in order (corpus build → tokenizer train → tokenize →
-train → export, and optionally evaluate → export with the report) and reuses whatever
-an earlier, interrupted run left: the corpus cache, a tokenizer, token shards whose
-tokenizer matches, and the newest training checkpoint.
+The work is ``composer.recipe.run_recipe`` (corpus build → tokenizer train → tokenize →
+train → export, and optionally evaluate → export with the report, reusing whatever an
+earlier, interrupted run left that still fits). This command parses the options, draws
+the progress bars and prints what each step did, as the step's own command would.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from composer.cli.corpus_cmds import build as corpus_build
-from composer.cli.evaluate_cmd import evaluate
-from composer.cli.export_cmd import export
-from composer.cli.tokenizer_cmds import tokenize
-from composer.cli.tokenizer_cmds import train as tokenizer_train
-from composer.cli.train_cmd import train, train_settings
+from composer.cli.export_cmd import describe_bundle
+from composer.cli.progress import progress_bar
 
+if TYPE_CHECKING:
+    from composer.recipe import RecipeConfig
 
-def _tokens_match(tokens_dir: Path, tokenizer_json: Path) -> bool:
-    """True when ``tokens_dir`` holds finished shards made with this very tokenizer."""
-    from composer.model.checkpoint import sha256_file
-    from composer.tokens.shards import META
-
-    meta = tokens_dir / META
-    if not meta.is_file() or not tokenizer_json.is_file():
-        return False
-    try:
-        recorded = json.loads(meta.read_text(encoding="utf-8")).get("tokenizer_sha256")
-    except (OSError, ValueError):
-        return False
-    return recorded == sha256_file(tokenizer_json)
-
-
-def _training_state(run_dir: Path, max_steps: int) -> str:
-    """'done', 'resume' or 'new' for a run folder."""
-    from composer.model.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
-
-    summary = run_dir / RUN_SUMMARY
-    if summary.is_file():
-        try:
-            if json.loads(summary.read_text(encoding="utf-8")).get("steps", 0) >= max_steps:
-                return "done"
-        except (OSError, ValueError):
-            pass
-    return "resume" if list_checkpoints(run_dir / RUN_CHECKPOINTS) else "new"
+UNITS = {"converting": "input", "encoding": "piece", "tokenizing": "piece"}  # else "step"
 
 
 @click.command(epilog="""\b
@@ -84,63 +56,113 @@ Run it again after an interruption: every finished step is reused, training resu
               help="Markdown appended to MODEL_CARD.md.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-@click.pass_context
-def recipe(ctx: click.Context, config_path: Path, work_dir: Path, run_dir: Path, out_dir: Path,
+def recipe(config_path: Path, work_dir: Path, run_dir: Path, out_dir: Path,
            styles: str | None, max_pieces_per_style: int | None, vocab_size: int,
            overrides: tuple[str, ...], device: str | None, run_evaluation: bool, samples: int,
            notes_path: Path | None, force: bool, quiet: bool) -> None:
     """Build the corpus, train the tokenizer and the model, and export a bundle."""
-    from composer.errors import ConfigError
-    from composer.tokens.tokenizer import TOKENIZER_FILE
-    from composer.train.config import load_config
+    from composer.recipe import RecipeCallbacks, RecipeConfig, run_recipe
 
-    if not config_path.is_file():
-        raise ConfigError(f"{config_path}: no such recipe config (run from the project folder "
-                          "or pass --config FILE.toml)")
-    if out_dir.exists() and not force:
-        raise ConfigError(f"{out_dir} exists; pass --force to replace it")
-    # a bad setting fails now, not after hours of work
-    max_steps = load_config(config_path, train_settings(overrides, device)).max_steps
-    corpus_dir, tokenizer_dir, tokens_dir = work_dir / "corpus", work_dir / "tokenizer", work_dir / "tokens"
-    tokenizer_json = tokenizer_dir / TOKENIZER_FILE
-    steps = 6 if run_evaluation else 5
+    config = RecipeConfig(
+        out_dir=out_dir, config_path=config_path, work_dir=work_dir, run_dir=run_dir,
+        styles=[s.strip() for s in styles.split(",") if s.strip()] if styles else None,
+        max_pieces_per_style=max_pieces_per_style, vocab_size=vocab_size, overrides=list(overrides),
+        device=device, evaluate=run_evaluation, samples=samples, notes_path=notes_path, force=force)
+    bars = _Bars()
 
-    def header(number: int, text: str) -> None:
+    def stage(number: int, steps: int, text: str) -> None:
+        bars.close()
         click.echo(click.style(f"[{number}/{steps}] {text}", bold=True))
 
-    header(1, f"corpus → {corpus_dir} (unchanged inputs come from its cache)")
-    ctx.invoke(corpus_build, out_dir=corpus_dir, styles=styles,
-               max_pieces_per_style=max_pieces_per_style, quiet=quiet)
+    def done(name: str, result: Any) -> None:
+        bars.close()
+        _print_result(name, result, config)
 
-    if tokenizer_json.is_file():
-        header(2, f"tokenizer: reusing {tokenizer_json}")
-    else:
-        header(2, f"tokenizer → {tokenizer_dir}")
-        ctx.invoke(tokenizer_train, corpus_dir=corpus_dir, out_dir=tokenizer_dir,
-                   vocab_size=vocab_size, quiet=quiet)
+    try:
+        run_recipe(config, RecipeCallbacks(stage=stage, done=done, progress=None if quiet else bars.update,
+                                           train_step=None if quiet else bars.train_step))
+    finally:
+        bars.close()
 
-    if _tokens_match(tokens_dir, tokenizer_json):
-        header(3, f"tokens: reusing {tokens_dir}")
-    else:
-        header(3, f"tokens → {tokens_dir}")
-        ctx.invoke(tokenize, corpus_dir=corpus_dir, tokenizer_dir=tokenizer_dir, out_dir=tokens_dir,
-                   quiet=quiet)
 
-    state = _training_state(run_dir, max_steps)
-    if state == "done":
-        header(4, f"training: {run_dir} already ran {max_steps} steps")
-    else:
-        header(4, f"training → {run_dir}" + (" (resuming)" if state == "resume" else ""))
-        ctx.invoke(train, tokens_dir=tokens_dir, run_dir=run_dir, config_path=config_path,
-                   overrides=overrides, device=device, resume=state == "resume", quiet=quiet)
+class _Bars:
+    """One tqdm bar at a time: a step's progress, or training's steps with loss and speed."""
 
-    header(5, f"bundle → {out_dir}")
-    ctx.invoke(export, run_dir=run_dir, out_dir=out_dir, corpus_dir=corpus_dir, tokens_dir=tokens_dir,
-               notes_path=notes_path, force=True)
-    if run_evaluation:
-        report_dir = run_dir / "evaluation"
-        header(6, f"evaluation → {report_dir}, then the bundle again with its report")
-        ctx.invoke(evaluate, model=out_dir, corpus_dir=corpus_dir, out_dir=report_dir,
-                   samples=samples, tokens_dir=tokens_dir, quiet=quiet)
-        ctx.invoke(export, run_dir=run_dir, out_dir=out_dir, corpus_dir=corpus_dir,
-                   tokens_dir=tokens_dir, notes_path=notes_path, report_dir=report_dir, force=True)
+    def __init__(self) -> None:
+        self.what = ""
+        self.bar: Any = None  # (update, close) of a progress_bar, or a tqdm for training
+        self.val = ""
+
+    def update(self, what: str, done: int, total: int) -> None:
+        if what != self.what or self.bar is None:
+            self.close()
+            self.what, self.bar = what, progress_bar(what, UNITS.get(what, "step"))
+        self.bar[0](done, total)
+
+    def train_step(self, info: dict[str, Any]) -> None:
+        if self.what != "training" or self.bar is None:
+            from tqdm import tqdm
+
+            self.close()
+            self.what = "training"
+            self.bar = tqdm(total=info["max_steps"], initial=info["step"] - 1, desc="training",
+                            unit="step", dynamic_ncols=True)
+        postfix = {"loss": f"{info['loss']:.3f}", "tok/s": f"{info['tokens_per_s']:.0f}"}
+        if "val_loss" in info:
+            self.val = f"{info['val_loss']:.3f}"
+        if self.val:
+            postfix["val"] = self.val
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if isinstance(self.bar, tuple):
+                self.bar[1]()
+            else:
+                self.bar.close()
+        self.bar, self.what = None, ""
+
+
+def _print_result(name: str, result: Any, config: RecipeConfig) -> None:
+    """What the step's own command prints when it is done."""
+    if name == "corpus":
+        report = result.report
+        for entry in report["skipped"]:
+            click.echo(f"skipped {entry['reason']}", err=True)
+        for entry in report.get("repaired", []):
+            click.echo(f"warning: {entry['what']}", err=True)
+        click.echo(f"{report['pieces']} pieces in {len(report['styles'])} styles from {report['inputs']} "
+                   f"inputs ({report['reused_from_cache']} unchanged, {report['skipped_inputs']} skipped) "
+                   f"in {report['seconds']:.0f} s → {config.corpus_dir}")
+    elif name == "tokenizer":
+        for entry in result.skipped:
+            click.echo(f"skipped {entry['id']}: {entry['reason']}", err=True)
+        tok, notes = result.tokenizer, max(result.notes, 1)
+        click.echo(f"{tok.vocab_size} ids ({len(tok.base_vocab)} base tokens, {len(tok.style_ids)} styles) "
+                   f"from {result.pieces} train pieces in {result.seconds:.0f} s; tokens per note "
+                   f"{result.base_tokens / notes:.2f} plain, {result.bpe_tokens / notes:.2f} with BPE "
+                   f"→ {result.path}")
+    elif name == "tokens":
+        for entry in result.skipped:
+            click.echo(f"skipped {entry['id']}: {entry['reason']}", err=True)
+        summary = ", ".join(f"{split} {row['pieces']} pieces / {row['sequences']} sequences / "
+                            f"{row['tokens']:,} tokens" for split, row in result.meta["splits"].items())
+        click.echo(f"{summary} ({result.reused} pieces reused from the cache, {len(result.skipped)} "
+                   f"skipped) in {result.seconds:.0f} s → {config.tokens_dir}")
+    elif name == "train":
+        click.echo(f"trained {result['parameters'] / 1e6:.2f}M parameters to step {result['steps']}: "
+                   f"loss {result['final_loss']:.4f}, best val {result['best_val_loss']:.4f} "
+                   f"in {result['seconds']:.0f} s → {config.run_dir}")
+    elif name == "export":
+        click.echo(describe_bundle(result, config.out_dir))
+    elif name == "evaluate":
+        bits, judged = result["bits_per_note"]["overall"], result["style_accuracy"]
+        baseline = result["bits_per_note"]["baseline"]
+        click.echo(f"bits per note: model {bits['model']:.2f}, {baseline} {bits[baseline]:.2f} "
+                   f"(ratio {bits['model_vs_ngram']:.2f}); style accuracy "
+                   f"{judged['generated']['accuracy']:.2f} (real pieces "
+                   f"{judged['ceiling_real_test']['accuracy']:.2f}); novelty: "
+                   f"{result['novelty']['flagged_samples']} samples copy ≥ "
+                   f"{result['novelty']['flag_bars']} bars")
+        click.echo(f"wrote {config.report_dir / 'report.md'} in {result['seconds']:.0f} s")

@@ -34,8 +34,8 @@ def train(corpus_dir: Path, out_dir: Path, vocab_size: int, workers: int, quiet:
     Style_any; meters come from the corpus. The result is one JSON file,
     DIR/tokenizer.json.
     """
-    from composer.tokens.shards import train_tokenizer
-    from composer.tokens.tokenizer import TokenizerSettings
+    from composer.tokens.settings import TokenizerSettings
+    from composer.tokens.training import train_tokenizer
 
     settings = TokenizerSettings(vocab_size=vocab_size)
     update, close = progress_bar("encoding", "piece") if not quiet else (None, lambda: None)

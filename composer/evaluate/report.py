@@ -55,9 +55,7 @@ def markdown(report: dict[str, Any]) -> str:
     rows.append(["**all**", _f(o["model"]), _f(o[gram]), _f(o["unigram"]), _f(o["model_vs_ngram"]),
                  str(bits["notes"])])
     lines += _table(["style", "model", gram, "unigram", f"model ÷ {gram}", "notes"], rows)
-    lines += ["## Validity", "",
-              f"{valid['decodable']}/{valid['samples']} samples decode; {valid['exact_bars']}/"
-              f"{valid['samples']} have exactly {s['bars']} bars.", "",
+    lines += ["## Validity", "", *_validity_lines(valid, s["bars"]),
               "## Style accuracy", "",
               "An independent judge (softmax regression on note features: pitch classes from the tonic, "
               "intervals, rhythm, texture; no tokens, no instruments) trained on "
@@ -111,6 +109,25 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _validity_lines(valid: dict[str, Any], bars: int) -> list[str]:
+    """Decoding, the bars after fitting, and who closed the pieces (reports before the
+    ``model_closed`` figure have only the first two)."""
+    n = valid["samples"]
+    lines = [f"{valid['decodable']}/{n} samples decode; after fitting, {valid['exact_bars']}/{n} have "
+             f"exactly {bars} bars (the decoder turns a bar line past bar {bars} into the end and "
+             f"the score is cut at bar {bars}, so this measures the decoder more than the model).", ""]
+    if "model_closed" not in valid:
+        return lines
+    lines += [f"**Closed by the model at {bars} bars: {valid['model_closed']}/{n}**, before any fitting "
+              f"or forced closing: the model chose EOS, or chose to open bar {bars + 1} right after a "
+              "complete note, and no bar line of the piece was forced by a bar running past "
+              "`max_entries_per_bar`.", ""]
+    rows = [[f"`{name}`", str(e["samples"]), e["meaning"]] for name, e in valid.get("endings", {}).items()]
+    forced = (f"{valid['forced_bar_lines']} samples had a bar line forced before the end (they are "
+              "not counted as closed by the model, however they ended).")
+    return [*lines, *_table(["how decoding ended", "samples", "meaning"], rows), forced, ""]
+
+
 def card_summary(report: dict[str, Any]) -> str:
     """The key figures of a report, as a model-card section (the full report ships beside it)."""
     report = _clean(report)
@@ -139,8 +156,12 @@ def card_summary(report: dict[str, Any]) -> str:
     lines += _table(["style", "bits/note", gram, f"÷ {gram}", "style accuracy", "ceiling",
                      "longest copy (bars)"], rows)
     valid = report["validity"]
-    lines += [f"- Validity: {valid['decodable']}/{valid['samples']} samples decode, "
-              f"{valid['exact_bars']} with exactly the requested bars.",
+    closed = (f"{valid['model_closed']} closed by the model itself at the requested bars (EOS, or the "
+              "next bar line right after a complete note; no bar line forced), "
+              if "model_closed" in valid else "")
+    lines += [f"- Validity: {valid['decodable']}/{valid['samples']} samples decode, {closed}"
+              f"{valid['exact_bars']} with exactly the requested bars after fitting (the decoder "
+              "guarantees the bar count).",
               f"- Key consistency of continuations: {_f(keys['same_key_rate'])} keep the prompt's key "
               f"signature (real music by the same rule: {_f(keys['real']['same_key_rate'])}); "
               f"{_f(keys['in_scale'])} of their sounding time is on the prompt key's scale "

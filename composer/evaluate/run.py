@@ -1,7 +1,8 @@
 """``composer evaluate``: is the music any good? Numbers a reader can check.
 
 Model metrics on a split of the corpus (bits per note against n-gram baselines on the
-same tokens) and metrics on generated music (validity, style accuracy judged by an
+same tokens) and metrics on generated music (validity: do samples decode, and did the
+model close them at the bars asked for or did the decoder; style accuracy judged by an
 independent classifier, key keeping in continuations, novelty against the training
 pieces, MGEval-style distribution overlap). Every random choice is seeded, so a report
 can be reproduced. The work is done by small modules (``ngram``, ``model_nll``,

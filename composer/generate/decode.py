@@ -4,6 +4,10 @@ Incremental decoding with the KV cache, N samples as one batch, grammar masks so
 sample decodes, exactly N bars, classifier-free guidance against ``Style_any``, and a
 sliding context that keeps the style token so a piece can outgrow the training context.
 No tokenizer and no files here: the grammar and the ids are given.
+
+Each sample also says how it ended (``Decoded.ending``): the decoder guarantees N bars,
+so "exactly N bars" alone cannot tell a model that closes its pieces from one that is
+cut off; ``Decoded.model_closed`` can.
 """
 
 from __future__ import annotations
@@ -22,6 +26,36 @@ if TYPE_CHECKING:
     from composer.tokens.grammar import TokenGrammar
 
 
+# How a sample ended. Only the first two are the model's own doing.
+ENDINGS = {
+    "eos": "the model wrote EOS at the last bar",
+    "next_bar": "the model opened the bar after the last one, after a complete note; "
+                "that bar line became the end (EOS) and nothing was added",
+    "next_bar_completed": "the model opened the bar after the last one before the piece could "
+                          "end (its last bar empty, or a tempo without a note); the decoder "
+                          "wrote the shortest ending, a note, into the last bar",
+    "bar_limit": "the last bar ran past max_entries_per_bar; the decoder closed the piece",
+    "budget": "the decoding budget ran out; the decoder closed the piece",
+    "prompt": "the prompt was already a finished piece",
+}
+MODEL_ENDINGS = ("eos", "next_bar")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One finished sample: its ids (prompt included) and how it ended."""
+
+    ids: list[int]
+    ending: str  # a key of ENDINGS
+    forced_bars: int = 0  # bar lines the decoder forced because a bar ran past max_entries_per_bar
+
+    @property
+    def model_closed(self) -> bool:
+        """The model itself ended the piece at the bars asked for: it chose EOS, or chose to
+        open the next bar right after a complete note, and every bar line before was its own."""
+        return self.ending in MODEL_ENDINGS and self.forced_bars == 0
+
+
 @dataclass(frozen=True)
 class DecodeSpec:
     bars: int  # total bars the finished sequence holds (prompt bars included)
@@ -32,7 +66,7 @@ class DecodeSpec:
     lock_meter: bool = True  # once a piece has a meter it keeps it (corpus pieces rarely change)
 
 
-def _row_mask(
+def row_mask(
     grammar: TokenGrammar,
     state: int,
     bars: int,
@@ -40,10 +74,12 @@ def _row_mask(
     control: np.ndarray | None,
     force_bar: bool = False,
 ) -> np.ndarray:
-    """Allowed entries (V,) for one row: the grammar, the controls, no EOS before the last bar.
+    """Allowed entries (V,) for one row: the grammar, the controls, no EOS before bar ``target``.
 
-    ``force_bar`` (a bar that ran too long) keeps only entries that open the next bar,
-    where the grammar allows one here.
+    ``bars`` is how many bars the row has opened. ``force_bar`` (a bar that ran too long)
+    keeps only entries that open the next bar, where the grammar allows one here, else
+    entries that step closer to a complete note. Where ``control`` excludes every way on,
+    the grammar alone decides (the controls are wishes, a decodable piece is a promise).
     """
     allowed = grammar.allowed[state].copy()
     if control is not None:
@@ -59,6 +95,8 @@ def _row_mask(
             & (after >= 0)
             & (grammar.steps_to_end[np.maximum(after, 0)] < grammar.steps_to_end[state])
         )
+        if bars < target:
+            closer[grammar.eos_id] = False  # closer to the end, but the piece is not long enough
         if closer.any():
             return closer
     if bars < target:
@@ -147,13 +185,14 @@ def decode(
     control: np.ndarray | None = None,
     unconditional_style: int | None = None,
     decoder: NumpyDecoder | TorchDecoder | None = None,
-) -> list[list[int]]:
+) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
-    Returns complete sequences (prompt included) that the grammar accepts, ending in EOS.
-    With ``spec.style_strength != 1`` a second batch of rows, whose style token is
-    ``unconditional_style``, supplies the style-free logits for guidance. ``decoder``
-    (from ``new_decoder(model)``) may be kept between calls: it prepares weights once.
+    Returns, per prompt, a complete sequence (prompt included) that the grammar accepts,
+    ending in EOS, and how it ended. With ``spec.style_strength != 1`` a second batch of
+    rows, whose style token is ``unconditional_style``, supplies the style-free logits for
+    guidance. ``decoder`` (from ``new_decoder(model)``) may be kept between calls: it
+    prepares weights once.
     """
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
@@ -168,10 +207,27 @@ def decode(
         states.append(state)
         bars.append(opened)
     finished = [grammar.is_complete(s) for s in states]
+    endings = ["prompt" if done else "" for done in finished]
+    forced_bars = [0] * n
     results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
     entries_in_bar = [0] * n
     meter_masks: dict[str, np.ndarray] = {}
     row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
+
+    def row_control(i: int) -> np.ndarray | None:
+        if not spec.lock_meter:
+            return control
+        return _meter_control(grammar, row_meters[i], control, meter_masks)
+
+    def close(i: int, ending: str) -> int:
+        """End row ``i`` the shortest way that opens no bar; returns the last entry (EOS)."""
+        tail = grammar.closing(states[i], row_control(i))
+        results[i].extend(tail)
+        bars[i] += sum(int(grammar.bars_in_entry[token]) for token in tail)
+        states[i] = grammar.end_state
+        endings[i] = ending
+        return tail[-1]
+
     context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep)
     logits = context.prefill()
     budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
@@ -180,27 +236,16 @@ def decode(
         if budget < 0:
             for i in range(n):
                 if not finished[i]:
-                    results[i].extend(grammar.closing(states[i]))
+                    close(i, "budget")
                     finished[i] = True
             break
         scores = logits[:n]
         if guided:
             scores = guided_logits(logits[:n], logits[n:], spec.style_strength)
-        masks = np.stack(
-            [
-                _row_mask(
-                    grammar,
-                    states[i],
-                    bars[i],
-                    spec.bars,
-                    _meter_control(grammar, row_meters[i], control, meter_masks)
-                    if spec.lock_meter
-                    else control,
-                    force_bar=entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] < spec.bars,
-                )
-                for i in range(n)
-            ]
-        )  # (n, V)
+        runaway = [entries_in_bar[i] >= spec.max_entries_per_bar for i in range(n)]
+        forcing = [runaway[i] and bars[i] < spec.bars for i in range(n)]
+        masks = np.stack([row_mask(grammar, states[i], bars[i], spec.bars, row_control(i),
+                                   force_bar=forcing[i]) for i in range(n)])  # (n, V)
         picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
         new_ids: list[int] = []
         for i, entry in enumerate(picks):
@@ -208,24 +253,23 @@ def decode(
                 new_ids.append(grammar.pad_id)
                 continue
             opens_bar = grammar.bars_in_entry[entry] > 0
-            too_long = entries_in_bar[i] >= spec.max_entries_per_bar and bars[i] >= spec.bars
-            if (opens_bar and bars[i] >= spec.bars) or too_long:
-                # the piece has its bars (or a bar ran away): close it the shortest way
-                ending = grammar.closing(states[i])
-                results[i].extend(ending)
-                for token in ending:
-                    bars[i] += int(grammar.bars_in_entry[token])
-                states[i] = grammar.end_state
-                entry = ending[-1]
+            if runaway[i] and bars[i] >= spec.bars:  # the last bar ran away: the piece ends here
+                entry = close(i, "bar_limit")
+            elif opens_bar and bars[i] >= spec.bars:  # the model is done with the last bar
+                entry = close(i, "next_bar" if grammar.can_end[states[i]] else "next_bar_completed")
             else:
                 states[i] = grammar.next_state(states[i], entry)
                 bars[i] += int(grammar.bars_in_entry[entry])
                 entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
+                forced_bars[i] += int(forcing[i] and opens_bar)
                 results[i].append(entry)
+                if entry == grammar.eos_id:
+                    endings[i] = "eos"
             finished[i] = grammar.is_complete(states[i])
             row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
             new_ids.append(entry)
         if all(finished):
             break
         logits = context.step(new_ids + (new_ids if guided else []))
-    return results
+    return [Decoded(ids, ending, forced) for ids, ending, forced in zip(results, endings, forced_bars,
+                                                                        strict=True)]

@@ -2,8 +2,11 @@
 
 ``models/<name>/`` holds ``model.safetensors``, ``config.json`` (model settings,
 styles, tokenizer, training summary and the sha256 of every other file),
-``tokenizer.json`` and ``MODEL_CARD.md``. Loading verifies every checksum and
-refuses pickles: weights are only ever read from safetensors.
+``tokenizer.json``, ``MODEL_CARD.md`` and, when exported with a report, ``evaluation/``
+(a ``composer evaluate`` report: report.json, report.md, plots). ``config.json``'s
+``files`` maps each of those files, ``evaluation/NAME`` ones included, to its sha256.
+Loading verifies every checksum, refuses a file in ``evaluation/`` that is not listed,
+and refuses pickles anywhere in the folder: weights are only ever read from safetensors.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from composer.errors import ComposerError, OutputError
-from composer.io.outputs import current_umask
+from composer.io.outputs import current_umask, install_dir
 from composer.model.checkpoint import (
     RUN_CHECKPOINTS,
     RUN_SUMMARY,
@@ -106,9 +109,18 @@ def load_bundle(path: Path) -> Bundle:
     files = config.get("files")
     if not isinstance(files, dict) or WEIGHTS not in files:
         raise BundleError(f"{config_path}: lists no checksummed files; export the model again")
-    for item in sorted(path.iterdir()):
+    for item in sorted(path.rglob("*")):  # sub-folders too: evaluation/ (and anything planted)
         if item.is_file() and _looks_like_pickle(item):
             raise BundleError(f"{item}: carries a Python pickle; composer never loads pickles")
+    for name in files:
+        if not _plain_name(name):
+            raise BundleError(f"{config_path}: lists '{name}', which is not a file inside the bundle")
+    report = path / REPORT_FOLDER
+    if report.is_dir():
+        for item in sorted(report.rglob("*")):
+            if not item.is_dir() and item.relative_to(path).as_posix() not in files:
+                raise BundleError(f"{item}: not covered by config.json's checksums (added after export?); "
+                                  "remove it, or export the bundle again with --evaluation REPORT")
     for name, expected in files.items():
         file = path / name
         if not file.is_file():
@@ -116,6 +128,15 @@ def load_bundle(path: Path) -> Bundle:
         if sha256_file(file) != expected:
             raise BundleError(f"{file}: sha256 does not match config.json (altered or corrupt)")
     return Bundle(path, config)
+
+
+def _plain_name(name: object) -> bool:
+    """A relative path inside the bundle, written with '/': no '..', no absolute path, and no
+    backslash or drive colon, which would leave the bundle on Windows."""
+    if not isinstance(name, str) or not name or "\\" in name or ":" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
 
 
 def _rounded(value: Any) -> str:
@@ -224,19 +245,28 @@ def export_bundle(
         shutil.copy2(source / WEIGHTS, tmp / WEIGHTS)
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)
         (tmp / CARD).write_text(_model_card(config, notes), encoding="utf-8")
+        names = [WEIGHTS, TOKENIZER, CARD]
         if report_files:
             (tmp / REPORT_FOLDER).mkdir()
             for file in report_files:
                 shutil.copy2(file, tmp / REPORT_FOLDER / file.name)
-        config["files"] = {name: sha256_file(tmp / name) for name in (WEIGHTS, TOKENIZER, CARD)}
+                names.append(f"{REPORT_FOLDER}/{file.name}")
+        config["files"] = {name: sha256_file(tmp / name) for name in names}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        _fsync_tree(tmp)
+        install_dir(tmp, out_dir, force=force)  # refuses a folder that appeared meanwhile, unless force
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_bundle(out_dir)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of a finished bundle to disk before it is renamed into place."""
+    for file in folder.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
 
 
 def _report_files(report_dir: Path, weights_sha256: str) -> list[Path]:

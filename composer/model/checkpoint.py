@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from composer.errors import ComposerError
+from composer.io.outputs import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, state: dict[str, Any],
                     config: dict[str, Any], keep: int = 2) -> Path:
     """Write ``folder/step-<step>/`` atomically and keep only the newest ``keep`` steps."""
@@ -77,7 +67,7 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, state: dict
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -92,10 +82,13 @@ def copy_checkpoint(source: Path, target: Path) -> None:
     try:
         for item in source.iterdir():
             shutil.copy2(item, tmp / item.name)
+            with (tmp / item.name).open("rb") as handle:
+                os.fsync(handle.fileno())  # a copy is only as durable as its flush
         old = target.with_name(target.name + ".old")
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)
+        fsync_dir(target.parent)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,9 @@
 """music21 score → MusicXML / MXL bytes, and MusicXML → SVG, PNG and PDF pages via verovio.
 
 verovio (a pip wheel) engraves; cairosvg draws its SVG pages into PNG images or one
-multi-page PDF. No external program is run.
+multi-page PDF. No external program is run, but cairosvg needs the cairo library
+(``libcairo2`` on Debian/Ubuntu); where it is missing, PDF and PNG output raise an
+``OutputError`` saying what to install (``require_cairo``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
+from composer.errors import OutputError
 from composer.score.config import PAPER_SIZES_MM, ScoreConfig
 
 if TYPE_CHECKING:
@@ -38,6 +41,38 @@ MXL_CONTAINER = """<?xml version="1.0" encoding="UTF-8"?>
 
 class EngravingError(RuntimeError):
     """verovio could not read the MusicXML it was given (a bug in composer, not the input)."""
+
+
+CAIRO_SUFFIXES = (".pdf", ".png")  # the formats drawn by cairo; SVG and MusicXML need no cairo
+CAIRO_MISSING = ("{what} needs the cairo library, which is not installed here: install it "
+                 "(Debian/Ubuntu: sudo apt install libcairo2; Fedora: sudo dnf install cairo; "
+                 "macOS: brew install cairo), or write .svg or .musicxml instead")
+
+
+def require_cairo(what: str = "PDF and PNG output") -> None:
+    """Raise ``OutputError`` (one line saying what to install) where cairo cannot be used.
+
+    cairocffi opens the cairo library when it is imported and raises ``OSError`` where
+    the library is missing (slim images, a fresh macOS); cairosvg imports cairocffi.
+    Not cached: an import that worked once is free the next time.
+    """
+    try:
+        import cairocffi  # noqa: F401
+        import cairosvg  # noqa: F401
+    except OSError:
+        raise OutputError(CAIRO_MISSING.format(what=what)) from None
+    except ImportError as exc:
+        package = (exc.name or "cairosvg").split(".")[0]
+        raise OutputError(f"{what} needs the Python package {package}, which is missing: "
+                          f"pip install cairosvg") from None
+
+
+def check_score_backend(path: str | Path) -> None:
+    """Fail before any work (and before any file is written) where ``path``'s format
+    cannot be drawn here: PDF and PNG need cairo."""
+    suffix = Path(path).suffix.lower()
+    if suffix in CAIRO_SUFFIXES:
+        require_cairo(f"{path}: {suffix.lstrip('.').upper()} output")
 
 
 def musicxml_bytes(stream: music21.stream.Score, title: str | None = None,
@@ -287,6 +322,7 @@ def _unwrap_plain_groups(svg: str) -> str:
 
 def png_bytes(svg: str, config: ScoreConfig | None = None) -> bytes:
     """One SVG page as a PNG image on white at ``config.png_dpi``."""
+    require_cairo("PNG output")
     import cairosvg
 
     config = config or ScoreConfig()
@@ -298,6 +334,7 @@ def png_bytes(svg: str, config: ScoreConfig | None = None) -> bytes:
 
 def pdf_bytes(pages: list[str], config: ScoreConfig | None = None) -> bytes:
     """All SVG pages as one PDF, drawn by cairo page after page into a single document."""
+    require_cairo("PDF output")
     import cairocffi
     from cairosvg.parser import Tree
     from cairosvg.surface import PDFSurface

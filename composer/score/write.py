@@ -124,11 +124,14 @@ def write_score(score: symusic.Score, out_path: str | Path, *, title: str | None
         raise OutputError(f"{out_path}: unknown score format '{suffix or '(none)'}'; "
                           f"use one of {' '.join(OUTPUT_SUFFIXES)}")
     _check_writable(page_paths(out_path, 1), force)
+    from composer.score.render import check_score_backend
+
+    check_score_backend(out_path)  # a missing cairo is said before the notation work
     documents = render_score(score, suffix, title=title, subtitle=subtitle, config=config)
     paths = page_paths(out_path, len(documents))
     _check_writable(paths, force)
     for path, data in zip(paths, documents, strict=True):
-        write_atomic(path, data)
+        write_atomic(path, data, replace=force)
     if force and suffix in PAGED_SUFFIXES:
         _remove_stale_pages(out_path, len(paths))
     return paths

@@ -10,9 +10,11 @@ tokens) or -1 when the entry is not allowed; ``allowed`` is ``transition >= 0``.
 ~10 meters the table has ~80 states, so even an 8k vocabulary is a few MB.
 
 Bars are not part of the state: ``bars_in_entry[id]`` says how many ``Bar`` tokens an
-entry holds, and a decoding loop adds them up (``GrammarCursor`` does). Controls (pitch
-range, key, instruments, meter, stopping after N bars) are boolean masks over the same
-vocabulary, and-ed with ``allowed[state]``.
+entry holds, and a decoding loop adds them up (``walk`` does for a finished sequence).
+Controls (pitch range, key, instruments, meter) are boolean masks over the same
+vocabulary (``control_mask``); ``composer.generate.decode.row_mask`` and-s them with
+``allowed[state]`` and adds the rules about bars (no EOS before the last bar, closing a
+bar that runs away).
 """
 
 from __future__ import annotations
@@ -136,15 +138,6 @@ class TokenGrammar:
             return -1
         return int(self.transition[state, entry])
 
-    def first_error(self, ids: Iterable[int], state: int | None = None) -> int | None:
-        """Index of the first id the grammar refuses, or None if all are accepted."""
-        state = self.start_state if state is None else state
-        for i, entry in enumerate(ids):
-            state = self.next_state(state, int(entry))
-            if state < 0:
-                return i
-        return None
-
     def accepts(self, ids: Iterable[int], *, complete: bool = True) -> bool:
         """True when ``ids`` follow the grammar from the start (and end with EOS if ``complete``)."""
         state = self.start_state
@@ -173,20 +166,6 @@ class TokenGrammar:
         return state == self.end_state
 
     # ---- masks --------------------------------------------------------------------
-
-    def mask(self, state: int, *, bars_done: int = 0, max_bars: int | None = None,
-             control: np.ndarray | None = None) -> np.ndarray:
-        """Allowed entries (V,) in ``state``; with ``max_bars``, no entry may open bar max_bars+1.
-
-        ``control`` is a (V,) mask from ``control_mask``. The result can be all False only if
-        a control excludes every way on (say, a meter mask that allows no meter).
-        """
-        allowed = self.allowed[state].copy()
-        if max_bars is not None and bars_done >= max_bars:
-            allowed &= self.bars_in_entry == 0
-        if control is not None:
-            allowed &= control
-        return allowed
 
     def control_mask(self, *, pitch_range: tuple[int, int] | None = None,
                      pitch_classes: Iterable[int] | None = None,
@@ -225,28 +204,65 @@ class TokenGrammar:
 
     def ending(self, state: int, control: np.ndarray | None = None) -> list[int]:
         """A shortest run of entries from ``state`` to the end (EOS included), within ``control``."""
-        transition = self.transition
-        steps = self.steps_to_end
-        if control is not None:
-            transition = np.where(control[None, :], transition, -1)  # (S, V)
-            steps = _steps_to_end(transition, self.end_state)
-        return self._walk_to_end(state, transition, steps)
+        if control is None:
+            return self._walk_to_end(state, self.transition, self.steps_to_end)
+        return self._walk_to_end(state, *self._restricted(control))
 
-    def closing(self, state: int) -> list[int]:
-        """A shortest ending from ``state`` that opens no new bar, where one exists.
+    def closing(self, state: int, control: np.ndarray | None = None) -> list[int]:
+        """A shortest ending from ``state`` that opens no new bar and keeps to ``control``.
 
         A piece is closed once its last bar is full; the shortest ending alone may run
-        through an entry that holds a ``Bar`` and add a bar nobody asked for.
+        through an entry that holds a ``Bar`` and add a bar nobody asked for, or write a
+        pitch outside the key asked for. Where no such ending exists the bar count wins
+        over the control, and where every way on opens a bar, any shortest ending is taken.
         """
         if self.can_end[state]:
             return [self.eos_id]
+        if control is not None:
+            kept = self._shortest_path(state, (self.bars_in_entry == 0) & control)
+            if kept is not None:
+                return kept
         if self._bar_free is None:
-            transition = np.where((self.bars_in_entry == 0)[None, :], self.transition, -1)  # (S, V)
-            self._bar_free = transition, _steps_to_end(transition, self.end_state)
+            self._bar_free = self._restricted(self.bars_in_entry == 0)
         transition, steps = self._bar_free
         if steps[state] == UNREACHABLE:  # every way on opens a bar first
             return self.ending(state)
         return self._walk_to_end(state, transition, steps)
+
+    def _shortest_path(self, state: int, entries: np.ndarray) -> list[int] | None:
+        """A shortest run of ``entries`` (V,) from ``state`` to the end, or None.
+
+        Breadth first from ``state``: a control differs from piece to piece, and the
+        table of distances from every state (``_restricted``) costs a quarter of a second
+        at the default model's size, this a few milliseconds.
+        """
+        came_from = {state: (-1, -1)}  # state → (state before, entry taken)
+        frontier = [state]
+        while frontier and self.end_state not in came_from:
+            reached = []
+            for here in frontier:
+                candidates = np.flatnonzero(entries & (self.transition[here] >= 0))
+                _, first = np.unique(self.transition[here, candidates], return_index=True)
+                # states in the order of the lowest entry reaching them: the path found is
+                # then the one _walk_to_end takes (the lowest entry ids among shortest paths)
+                for k in np.sort(first).tolist():
+                    target = int(self.transition[here, candidates[k]])
+                    if target not in came_from:
+                        came_from[target] = (here, int(candidates[k]))
+                        reached.append(target)
+            frontier = reached
+        if self.end_state not in came_from:
+            return None
+        path, at = [], self.end_state
+        while at != state:
+            at, entry = came_from[at]
+            path.append(entry)
+        return path[::-1]
+
+    def _restricted(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Transitions through ``entries`` (V,) only, and the fewest of them to the end."""
+        transition = np.where(entries[None, :], self.transition, -1)  # (S, V)
+        return transition, _steps_to_end(transition, self.end_state)
 
     def _walk_to_end(self, state: int, transition: np.ndarray, steps: np.ndarray) -> list[int]:
         out: list[int] = []
@@ -342,30 +358,3 @@ def _steps_to_end(transition: np.ndarray, end_state: int) -> np.ndarray:
             break
         dist = best
     return dist.astype(np.int32)
-
-
-@dataclass
-class GrammarCursor:
-    """A decoding loop's place in the grammar: the state and the bars opened so far."""
-
-    grammar: TokenGrammar
-    state: int = START
-    bars: int = 0
-
-    def mask(self, max_bars: int | None = None, control: np.ndarray | None = None) -> np.ndarray:
-        return self.grammar.mask(self.state, bars_done=self.bars, max_bars=max_bars, control=control)
-
-    def step(self, entry: int) -> None:
-        nxt = self.grammar.next_state(self.state, entry)
-        if nxt < 0:
-            raise ValueError(f"id {entry} is not allowed in state {self.grammar.states[self.state]}")
-        self.state = nxt
-        self.bars += int(self.grammar.bars_in_entry[entry])
-
-    @property
-    def can_end(self) -> bool:
-        return bool(self.grammar.can_end[self.state])
-
-    @property
-    def is_complete(self) -> bool:
-        return self.state == self.grammar.end_state

@@ -1,19 +1,22 @@
-"""Corpus → tokenizer, and corpus → token shards.
+"""Corpus → token shards (the tokenizer itself is trained in ``training``).
 
-``train_tokenizer`` encodes the train split to REMI base tokens and trains BPE on them
-(plus a few transposed copies, so merges do not favour the corpus's keys).
 ``tokenize_corpus`` writes, per split, ``<split>.bin`` (uint16 ids of every sequence,
 concatenated), ``<split>.index.jsonl`` (one row per sequence), ``meta.json`` and a copy of
 the ``tokenizer.json`` they were made with::
 
     meta.json   {"vocab_size", "pad_id", "bos_id": null, "eos_id", "style_ids": {style: id},
-                 "tokenizer_sha256", "splits": {split: {"pieces", "sequences", "tokens"}},
+                 "tokenizer_sha256", "corpus_manifest_sha256", "shard_version",
+                 "splits": {split: {"pieces", "sequences", "tokens"}},
                  "augmentation": {"transpositions": [...], "mode": "precomputed"}}
     index row   {"id", "style", "offset", "length", "transpose"}   (offset/length in ids)
 
 Every sequence is ``Style_<style> ... EOS``. Key augmentation is precomputed: each
 train piece also appears transposed by every amount in ``transpositions`` that keeps its
 notes inside the pitch range (one index row each); val and test are not transposed.
+``meta.json`` records what made the shards (``shard_source``: the tokenizer's and the
+corpus manifest's sha256, the transpositions and the shard format), and
+``shards_stale_reason`` compares that with a corpus and tokenizer, so a caller that
+reuses shards never trains on a corpus or tokenizer that has since changed.
 Work is cached per piece (by MIDI hash, tokenizer hash and transpositions) under
 ``TOKENS_DIR/.cache``, so a re-run only encodes what changed.
 """
@@ -23,14 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import random
 import time
-import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,8 @@ from composer.corpus.build import read_manifest
 from composer.corpus.split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
 from composer.io.outputs import prepare_out_dir, write_atomic
-from composer.tokens.tokenizer import (
-    TOKENIZER_FILE,
-    Tokenizer,
-    TokenizerSettings,
-    load_tokenizer,
-    new_remi,
-    tokenizer_path,
-    train_bpe,
-)
+from composer.tokens.pieces import WORKER, file_sha256, manifest_sha256, pool_map, read_midi, read_score
+from composer.tokens.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, tokenizer_path
 
 log = logging.getLogger(__name__)
 
@@ -56,143 +49,14 @@ META = "meta.json"
 CACHE_DIR = ".cache"
 SHARD_VERSION = 1  # bump when shard contents change, to invalidate caches
 DEFAULT_TRANSPOSITIONS = tuple(range(-6, 7))
+SOURCE_KEYS = ("tokenizer_sha256", "corpus_manifest_sha256", "shard_version")  # meta.json: what made them
 
 Progress = Callable[[int, int], None]  # (pieces done, pieces total)
 
 
-# ---- worker processes ------------------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_untrained(settings: dict[str, Any], styles: list[str], meters: list[str]) -> None:
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    remi = new_remi(TokenizerSettings.from_dict(settings), styles, meters, warn=False)
-    _WORKER["tokenizer"] = Tokenizer(remi=remi, styles=styles,
-                                     settings=TokenizerSettings.from_dict(settings))
-
-
 def _init_trained(path: str) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    _WORKER["tokenizer"] = load_tokenizer(Path(path))
-
-
-def _read_midi(path: Path, sha256: str | None = None) -> bytes:
-    """A corpus piece's bytes; ``sha256`` (from the manifest) must match when given."""
-    from composer.io.reader import ReadLimits, read_bytes
-
-    data = read_bytes(path, ReadLimits())
-    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-        raise CorpusError(f"{path}: changed since the corpus was built (sha256 differs); "
-                          "rebuild the corpus")
-    return data
-
-
-def _read_score(path: Path, data: bytes | None = None) -> Any:
-    """A corpus piece, read with the same limits and checks as any user's file.
-
-    Corpus files were checked when the corpus was built; one that fails now was damaged
-    or replaced since.
-    """
-    from composer.io.reader import score_from_midi_bytes
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # repairs of a damaged file; the file is reported anyway
-        return score_from_midi_bytes(_read_midi(path) if data is None else data, str(path))
-
-
-def _base_job(path: str) -> tuple[np.ndarray | None, int, str | None]:
-    """(base ids as uint16, notes, None) or (None, 0, reason)."""
-    tok: Tokenizer = _WORKER["tokenizer"]
-    try:
-        score = _read_score(Path(path))
-        return tok.encode_base(score).astype(np.uint16), score.note_num(), None
-    except ComposerError as exc:
-        return None, 0, f"{Path(path).name}: {exc}"
-
-
-def _pool_map(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int,
-              init: Callable[..., None], initargs: tuple[Any, ...]) -> Iterator[Any]:
-    """``map(fn, jobs)`` in order, in ``workers`` processes (in this one when workers <= 1)."""
-    if workers <= 1 or len(jobs) <= 1:
-        init(*initargs)
-        try:
-            yield from map(fn, jobs)
-        finally:
-            _WORKER.clear()
-        return
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(workers, initializer=init, initargs=initargs) as pool:
-        yield from pool.imap(fn, jobs, chunksize=8)
-
-
-# ---- training ----------------------------------------------------------------------------
-
-@dataclass
-class TrainResult:
-    path: Path  # the tokenizer.json written
-    tokenizer: Tokenizer
-    pieces: int  # train pieces encoded
-    notes: int  # their notes
-    base_tokens: int  # their REMI tokens
-    bpe_tokens: int  # the same after BPE
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
-    seconds: float = 0.0
-
-
-def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings | None = None,
-                    workers: int = 0, progress: Progress | None = None) -> TrainResult:
-    """Train REMI+BPE on the corpus's train split and save ``out_dir/tokenizer.json``."""
-    started = time.monotonic()
-    settings = settings or TokenizerSettings()
-    settings.validate()
-    records = read_manifest(corpus_dir)
-    styles = sorted({r["style"] for r in records})
-    meters = sorted({m for r in records for m in r.get("time_signatures", [])})
-    train = [r for r in records if r.get("split") == "train"]
-    if not train:
-        raise CorpusError(f"{corpus_dir}: no pieces in the train split")
-    prepare_out_dir(out_dir)
-    remi = new_remi(settings, styles, meters)
-    jobs = [str(corpus_dir / r["midi"]) for r in train]
-    sequences: list[np.ndarray] = []
-    skipped: list[dict[str, str]] = []
-    notes = 0
-    workers = workers or os.cpu_count() or 1
-    results = _pool_map(_base_job, jobs, workers, _init_untrained,
-                        (asdict(settings), styles, meters))
-    for done, (record, (base, n_notes, reason)) in enumerate(zip(train, results, strict=True), 1):
-        if base is None:
-            skipped.append({"id": record["id"], "reason": reason or "unknown"})
-        else:
-            sequences.append(base)
-            notes += n_notes
-        if progress:
-            progress(done, len(train))
-    if not sequences:
-        raise CorpusError(f"{corpus_dir}: no train piece could be tokenized "
-                          f"(first problem: {skipped[0]['reason']})")
-    helper = Tokenizer(remi=remi, styles=styles, settings=settings)
-    rng = random.Random(settings.seed)
-    extra = []
-    for base in sequences:
-        shifts = [k for k in DEFAULT_TRANSPOSITIONS if k != 0]
-        for k in rng.sample(shifts, min(settings.bpe_transpositions, len(shifts))):
-            moved = helper.transpose_base(base.astype(np.int64), k)
-            if moved is not None:
-                extra.append(moved)
-    train_bpe(remi, [s.astype(np.int64) for s in sequences] + extra, settings.vocab_size)
-    tok = Tokenizer(remi=remi, styles=styles, settings=settings)
-    tok.check_ids()
-    bpe_tokens = sum(len(ids) for ids in tok.bpe_many([s.astype(np.int64) for s in sequences]))
-    base_tokens = int(sum(len(s) for s in sequences))
-    tok.info = {"train_pieces": len(sequences), "train_notes": notes,
-                "base_tokens_per_note": round(base_tokens / max(notes, 1), 4),
-                "bpe_tokens_per_note": round(bpe_tokens / max(notes, 1), 4)}
-    path = tok.save(out_dir)
-    return TrainResult(path=path, tokenizer=tok, pieces=len(sequences), notes=notes,
-                       base_tokens=base_tokens, bpe_tokens=bpe_tokens, skipped=skipped,
-                       seconds=time.monotonic() - started)
+    WORKER["tokenizer"] = load_tokenizer(Path(path))
 
 
 # ---- shards ------------------------------------------------------------------------------
@@ -231,9 +95,9 @@ def _cache_key(tok: Tokenizer, record: dict[str, Any], transpositions: tuple[int
 
 def _piece_job(job: _PieceJob) -> tuple[list[tuple[int, np.ndarray]], str | None, bool]:
     """([(transpose, ids)], None, from_cache) or ([], reason, False)."""
-    tok: Tokenizer = _WORKER["tokenizer"]
+    tok: Tokenizer = WORKER["tokenizer"]
     try:
-        data = _read_midi(Path(job.midi), job.sha256)
+        data = read_midi(Path(job.midi), job.sha256)
     except ComposerError as exc:
         return [], f"{exc}", False
     if job.cache and os.path.exists(job.cache):
@@ -245,7 +109,7 @@ def _piece_job(job: _PieceJob) -> tuple[list[tuple[int, np.ndarray]], str | None
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache entry is recomputed
     try:
-        base = tok.encode_base(_read_score(Path(job.midi), data))
+        base = tok.encode_base(read_score(Path(job.midi), data))
     except ComposerError as exc:
         return [], f"{exc}" if str(job.midi) in str(exc) else f"{Path(job.midi).name}: {exc}", False
     shifted = [(k, tok.transpose_base(base, k)) for k in job.transpositions]
@@ -318,6 +182,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
     tok = load_tokenizer(config.tokenizer)
     if 0 not in config.transpositions:
         raise ConfigError(f"transpositions {list(config.transpositions)} must include 0")
+    corpus_hash = manifest_sha256(config.corpus_dir)  # before reading it: a rebuild meanwhile reads as stale
     records = [r for r in read_manifest(config.corpus_dir) if r.get("split") in SPLITS]
     if not records:
         raise CorpusError(f"{config.corpus_dir}: the manifest lists no pieces in {', '.join(SPLITS)}")
@@ -343,7 +208,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
     reused = 0
     workers = config.workers or os.cpu_count() or 1
     try:
-        results = _pool_map(_piece_job, jobs, workers, _init_trained, (str(config.tokenizer),))
+        results = pool_map(_piece_job, jobs, workers, _init_trained, (str(config.tokenizer),))
         for done, (record, (parts, reason, cached)) in enumerate(zip(records, results, strict=True), 1):
             if reason is not None:
                 skipped.append({"id": record["id"], "style": record["style"], "reason": reason})
@@ -362,6 +227,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
             "eos_id": tok.eos_id,
             "style_ids": tok.style_ids,
             "tokenizer_sha256": tok.sha256,
+            "corpus_manifest_sha256": corpus_hash,
+            "shard_version": SHARD_VERSION,
             "splits": {s: {"pieces": writer.pieces[s], "sequences": len(writer.rows[s]),
                            "tokens": writer.tokens[s]} for s in SPLITS},
             "augmentation": {"transpositions": list(transpositions), "mode": "precomputed"},
@@ -400,6 +267,52 @@ def read_meta(tokens_dir: Path) -> dict[str, Any]:
                           f"--tokenizer DIR -o {tokens_dir}'") from None
     except json.JSONDecodeError:
         raise CorpusError(f"{path}: damaged; run 'composer tokenize' again") from None
+
+
+def shard_source(meta: dict[str, Any]) -> dict[str, Any]:
+    """What made a set of shards, from its meta.json: tokenizer, corpus, format, transpositions.
+
+    Two shard sets with equal sources hold the same sequences; a training run records
+    its shards' meta, so this also tells whether a run was trained on these shards.
+    """
+    source = {key: meta.get(key) for key in SOURCE_KEYS}
+    augmentation = meta.get("augmentation")
+    shifts = augmentation.get("transpositions") if isinstance(augmentation, dict) else None
+    source["transpositions"] = sorted(shifts) if isinstance(shifts, list) else None
+    return source
+
+
+def shards_stale_reason(tokens_dir: Path, corpus_dir: Path, tokenizer: Path,
+                        transpositions: tuple[int, ...] = DEFAULT_TRANSPOSITIONS) -> str | None:
+    """Why the shards in ``tokens_dir`` are not what ``tokenize_corpus`` would write now for
+    this corpus, tokenizer (folder or file) and transpositions, in a few words; ``None`` when
+    they are. Only recorded hashes are compared, so this takes a moment, not a re-encode."""
+    try:
+        meta = json.loads((tokens_dir / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError(META)
+    except FileNotFoundError:
+        return "none yet"
+    except (OSError, ValueError):
+        return f"its {META} is damaged"
+    if any(not (tokens_dir / f"{split}{suffix}").is_file() for split in SPLITS
+           for suffix in (".bin", ".index.jsonl")):
+        return "some shard files are missing"
+    had = shard_source(meta)
+    file = tokenizer_path(tokenizer)
+    if not file.is_file():
+        return f"no tokenizer at {tokenizer}"
+    if had["tokenizer_sha256"] != file_sha256(file):
+        return "they were made with another tokenizer"
+    if had["corpus_manifest_sha256"] is None:
+        return "they do not record which corpus they were made from"
+    if had["corpus_manifest_sha256"] != manifest_sha256(corpus_dir):
+        return "the corpus changed since they were made"
+    if had["transpositions"] != sorted(set(transpositions)):
+        return "they were made with other transpositions"
+    if had["shard_version"] != SHARD_VERSION:
+        return "they were made by another version of composer"
+    return None
 
 
 def read_split(tokens_dir: Path, split: str) -> tuple[np.ndarray, list[dict[str, Any]]]:

@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 from composer.errors import ConfigError
 from composer.model.transformer import ModelConfig
@@ -48,14 +51,16 @@ class TrainConfig:
             raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}; "
                               f"known: {', '.join(known)}")
         values = dict(data)
-        if isinstance(values.get("model"), dict):
-            model_fields = {f.name for f in fields(ModelConfig)}
-            bad = [k for k in values["model"] if k not in model_fields]
-            if bad:
-                raise ConfigError(f"unknown model setting(s): {', '.join(bad)}; "
-                                  f"known: {', '.join(sorted(model_fields))}")
-            values["model"] = ModelConfig(**values["model"])
         try:
+            if isinstance(values.get("model"), dict):
+                model_fields = {f.name for f in fields(ModelConfig)}
+                bad = [k for k in values["model"] if k not in model_fields]
+                if bad:
+                    raise ConfigError(f"unknown model setting(s): {', '.join(bad)}; "
+                                      f"known: {', '.join(sorted(model_fields))}")
+                _check_types(ModelConfig(), values["model"], "model.")
+                values["model"] = ModelConfig(**values["model"])
+            _check_types(cls(), {k: v for k, v in values.items() if k != "model"}, "")
             config = cls(**values)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad training configuration: {exc}") from None
@@ -68,6 +73,23 @@ class TrainConfig:
         for name in ("batch_size", "max_steps", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+
+
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _check_types(defaults: Any, values: dict[str, Any], prefix: str) -> None:
+    """Each setting must have its default's type (an int where a float is expected is fine),
+    so ``--set max_steps=abc`` is refused here, not as a TypeError deep in training."""
+    for key, value in values.items():
+        expected = type(getattr(defaults, key))
+        if expected not in (bool, int, float, str):
+            continue
+        fits = (isinstance(value, bool) if expected is bool
+                else isinstance(value, (int, float)) and not isinstance(value, bool) if expected is float
+                else isinstance(value, expected) and not isinstance(value, bool))
+        if not fits:
+            raise ConfigError(f"{prefix}{key} must be {_KIND[expected]}, not {value!r}")
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
