@@ -151,21 +151,15 @@ class RecipeConfig:
     force: bool = False  # replace an existing bundle folder
     workers: int = 0  # processes for the corpus, tokenizer, tokens and evaluation; 0: one per core
 
-    @property
-    def corpus_dir(self) -> Path:
-        return self.work_dir / "corpus"
+    corpus_dir: Path = field(init=False)  # work_dir/corpus
+    tokenizer_dir: Path = field(init=False)  # work_dir/tokenizer
+    tokens_dir: Path = field(init=False)  # work_dir/tokens
+    report_dir: Path = field(init=False)  # run_dir/evaluation
 
-    @property
-    def tokenizer_dir(self) -> Path:
-        return self.work_dir / "tokenizer"
-
-    @property
-    def tokens_dir(self) -> Path:
-        return self.work_dir / "tokens"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.run_dir / "evaluation"
+    def __post_init__(self) -> None:
+        self.corpus_dir, self.tokenizer_dir, self.tokens_dir = (
+            self.work_dir / name for name in ("corpus", "tokenizer", "tokens"))
+        self.report_dir = self.run_dir / "evaluation"
 
     @property
     def settings(self) -> list[str]:
@@ -226,28 +220,27 @@ def run_recipe(config: RecipeConfig, callbacks: RecipeCallbacks | None = None) -
                                        workers=config.workers), progress=progress("converting"))
     done("corpus", corpus)
 
-    settings = TokenizerSettings(vocab_size=config.vocab_size)
-    tokenizer_result = None
-    why = tokenizer_stale_reason(tokenizer_dir, corpus_dir, settings)
-    if why is None:
-        stage(2, f"tokenizer: reusing {tokenizer_dir / TOKENIZER_FILE}")
-        reused.append("tokenizer")
-    else:
-        stage(2, f"tokenizer → {tokenizer_dir}" + _because(why))
-        tokenizer_result = train_tokenizer(corpus_dir, tokenizer_dir, settings, workers=config.workers,
-                                           progress=progress("encoding"))
-        done("tokenizer", tokenizer_result)
+    def reuse_or_make(number: int, name: str, shown: Path, why: str | None, make: Callable[[], Any]) -> Any:
+        """A step's earlier output while it still fits (``why`` is None), else made anew."""
+        if why is None:
+            stage(number, f"{name}: reusing {shown}")
+            reused.append(name)
+            return None
+        stage(number, f"{name} → {shown.parent if shown.suffix else shown}" + _because(why))
+        result = make()
+        done(name, result)
+        return result
 
-    tokens_result = None
-    why = shards_stale_reason(tokens_dir, corpus_dir, tokenizer_dir)
-    if why is None:
-        stage(3, f"tokens: reusing {tokens_dir}")
-        reused.append("tokens")
-    else:
-        stage(3, f"tokens → {tokens_dir}" + _because(why))
-        tokens_result = tokenize_corpus(TokenizeConfig(corpus_dir, tokenizer_dir, tokens_dir,
-                                                       workers=config.workers), progress("tokenizing"))
-        done("tokens", tokens_result)
+    settings = TokenizerSettings(vocab_size=config.vocab_size)
+    tokenizer_result = reuse_or_make(
+        2, "tokenizer", tokenizer_dir / TOKENIZER_FILE,
+        tokenizer_stale_reason(tokenizer_dir, corpus_dir, settings),
+        lambda: train_tokenizer(corpus_dir, tokenizer_dir, settings, workers=config.workers,
+                                progress=progress("encoding")))
+    tokens_result = reuse_or_make(
+        3, "tokens", tokens_dir, shards_stale_reason(tokens_dir, corpus_dir, tokenizer_dir),
+        lambda: tokenize_corpus(TokenizeConfig(corpus_dir, tokenizer_dir, tokens_dir, workers=config.workers),
+                                progress("tokenizing")))
 
     _check_run_data(config.run_dir, tokens_dir)
     state = _training_state(config.run_dir, train_config.max_steps)

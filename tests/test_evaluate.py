@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from test_tokenizer import build_tiny
 
 from composer.cli import cli
+from composer.errors import ConfigError
 from composer.evaluate.feature_overlap import feature_overlap, intra_distances, kl_divergence, overlap_area
 from composer.evaluate.key_consistency import compare_keys, key_keeping, signature_fifths
 from composer.evaluate.model_nll import sequence_nll
@@ -352,10 +353,10 @@ def test_bits_per_note_divides_the_unigram_nll_by_the_notes(tmp_path: Path, smal
 
     tiny = build_tiny(tmp_path_factory)
     composer = Composer.load(tiny_bundle(tmp_path_factory))
-    records = [json.loads(x) for x in (small_corpus / "manifest.jsonl").read_text().splitlines()]
-    config = EvaluateConfig(corpus_dir=small_corpus, out_dir=tmp_path, tokens_dir=tiny.tokens_dir,
+    records = [json.loads(x) for x in (tiny.corpus / "manifest.jsonl").read_text().splitlines()]
+    config = EvaluateConfig(corpus_dir=tiny.corpus, out_dir=tmp_path, tokens_dir=tiny.tokens_dir,
                             styles=("bach", "irish"), split="train")
-    result = bits_per_note(config, composer, Corpus(small_corpus, records))
+    result = bits_per_note(config, composer, Corpus(tiny.corpus, records))
     ids, rows = read_split(tiny.tokens_dir, "train")
     all_train = [np.asarray(ids[r["offset"]: r["offset"] + r["length"]]) for r in rows]
     unigram = fit_ngram(all_train, 1, composer.tokenizer.vocab_size)
@@ -364,6 +365,20 @@ def test_bits_per_note_divides_the_unigram_nll_by_the_notes(tmp_path: Path, smal
     nll = unigram.token_nll([np.asarray(ids[r["offset"]: r["offset"] + r["length"]]) for r in mine])
     expected = sum(float(x.sum()) for x in nll) / math.log(2) / sum(notes[r["id"]] for r in mine)
     assert result["by_style"]["bach"]["unigram"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_token_shards_of_another_corpus_are_refused(tmp_path: Path, small_corpus: Path,
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    from composer.api import Composer
+    from composer.evaluate.run import bits_per_note
+
+    tiny = build_tiny(tmp_path_factory)  # its shards follow the tiny corpus's splits, not small_corpus's
+    composer = Composer.load(tiny_bundle(tmp_path_factory))
+    records = [json.loads(x) for x in (small_corpus / "manifest.jsonl").read_text().splitlines()]
+    config = EvaluateConfig(corpus_dir=small_corpus, out_dir=tmp_path, tokens_dir=tiny.tokens_dir,
+                            styles=("bach", "irish"))
+    with pytest.raises(ConfigError, match="made from another corpus"):
+        bits_per_note(config, composer, Corpus(small_corpus, records))
 
 
 def test_evaluate_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:

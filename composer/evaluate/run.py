@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 def _token_shards(config: EvaluateConfig, composer: Composer, scratch: Path,
                   progress: Progress | None) -> Path:
     """Shards made with the model's tokenizer: ``--tokens`` if given, else made in ``scratch``."""
+    from composer.tokens.pieces import manifest_sha256
     from composer.tokens.shards import TokenizeConfig, read_meta, tokenize_corpus
 
     wanted = composer.tokenizer.sha256
@@ -46,6 +47,10 @@ def _token_shards(config: EvaluateConfig, composer: Composer, scratch: Path,
         if meta.get("tokenizer_sha256") != wanted:
             raise ConfigError(f"{config.tokens_dir}: made with another tokenizer than the model's; "
                               "leave out --tokens to tokenize the corpus with the model's own")
+        if meta.get("corpus_manifest_sha256") != manifest_sha256(config.corpus_dir):
+            raise ConfigError(f"{config.tokens_dir}: made from another corpus than {config.corpus_dir} "
+                              "(or before shards recorded their corpus); leave out --tokens to "
+                              "tokenize this corpus here")
         return config.tokens_dir
     out = scratch / "tokens"
     report = (lambda done, total: progress("tokenize", done, total)) if progress else None

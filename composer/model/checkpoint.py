@@ -10,7 +10,6 @@ checkpoint with the lowest validation loss.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 
 from composer.errors import ComposerError
+from composer.io.digest import sha256_file
 from composer.io.outputs import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,6 @@ RUN_SUMMARY = "summary.json"  # written when a training run ends
 
 class CheckpointError(ComposerError):
     """A checkpoint is missing, truncated or altered."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, state: dict[str, Any],

@@ -17,17 +17,9 @@ from typing import Any
 
 from composer.corpus.build import MANIFEST
 from composer.errors import CorpusError
+from composer.io.digest import sha256_file
 
 WORKER: dict[str, Any] = {}  # this process's tokenizer, under "tokenizer"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_sha256(corpus_dir: Path) -> str:
@@ -38,7 +30,7 @@ def manifest_sha256(corpus_dir: Path) -> str:
     """
     path = corpus_dir / MANIFEST
     try:
-        return file_sha256(path)
+        return sha256_file(path)
     except FileNotFoundError:
         raise CorpusError(f"{corpus_dir}: no {MANIFEST}; run "
                           f"'composer corpus build -o {corpus_dir}'") from None

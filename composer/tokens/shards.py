@@ -39,8 +39,9 @@ import numpy as np
 from composer.corpus.build import read_manifest
 from composer.corpus.split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
+from composer.io.digest import sha256_file
 from composer.io.outputs import prepare_out_dir, write_atomic
-from composer.tokens.pieces import WORKER, file_sha256, manifest_sha256, pool_map, read_midi, read_score
+from composer.tokens.pieces import WORKER, manifest_sha256, pool_map, read_midi, read_score
 from composer.tokens.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, tokenizer_path
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,7 @@ def shards_stale_reason(tokens_dir: Path, corpus_dir: Path, tokenizer: Path,
     file = tokenizer_path(tokenizer)
     if not file.is_file():
         return f"no tokenizer at {tokenizer}"
-    if had["tokenizer_sha256"] != file_sha256(file):
+    if had["tokenizer_sha256"] != sha256_file(file):
         return "they were made with another tokenizer"
     if had["corpus_manifest_sha256"] is None:
         return "they do not record which corpus they were made from"
