@@ -118,6 +118,13 @@ class Piece:
                               subtitle=subtitle, force=force)
         return written if isinstance(written, list) else [written]
 
+    def save_audio(self, path: str | Path, *, soundfont: str | Path | None = None,
+                   force: bool = False) -> Path:
+        """Audio: .wav or .flac, played by FluidSynth through a SoundFont (see ``composer render``)."""
+        from composer.audio.render import write_audio
+
+        return write_audio(self.score, Path(path), soundfont=soundfont, force=force)
+
 
 def _title(style: str) -> str:
     return f"{style.replace('_', ' ').title()} piece" if style else "Untitled"

@@ -44,6 +44,10 @@ class ConfigError(ComposerError):
     """An option or configuration value is invalid."""
 
 
+class AudioError(ComposerError):
+    """Audio cannot be made: no SoundFont or FluidSynth, an unsupported file type, a failed render."""
+
+
 class DecodingError(ComposerError):
     """miditok refused a token sequence that the grammar accepts (a bug, not the input's fault).
 

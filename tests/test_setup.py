@@ -100,7 +100,8 @@ def test_setup_cfg_lists_every_subpackage() -> None:
     listed = set(setup["options"]["packages"].split())
     source = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "composer").rglob("__init__.py")}
     assert sorted(source - listed) == []
-    data = {"composer.models", "composer.models.default", "composer.models.default.evaluation"}
+    data = {"composer.models", "composer.models.default", "composer.models.default.evaluation",
+            "composer.web.static"}
     assert listed - source == data
     mapping = dict(line.split("=") for line in setup["options"]["package_dir"].split("\n") if line.strip())
     assert {k.strip(): v.strip() for k, v in mapping.items()} == {"composer.models": "models"}

@@ -19,7 +19,9 @@ from composer.cli.evaluate_cmd import evaluate
 from composer.cli.export_cmd import export
 from composer.cli.generate_cmds import continue_, generate
 from composer.cli.recipe_cmd import recipe
+from composer.cli.render_cmd import render
 from composer.cli.score_cmd import score
+from composer.cli.serve_cmd import serve
 from composer.cli.styles_cmd import styles
 from composer.cli.tokenizer_cmds import tokenize, tokenizer
 from composer.cli.train_cmd import train
@@ -40,6 +42,8 @@ Examples:
   composer generate --style bach --bars 16 -o chorale.mid --score chorale.pdf
   composer continue tune.mid --style irish --bars 8 -o more.mid
   composer score more.mid -o more.pdf                  # or .svg .png .musicxml .mxl
+  composer render more.mid -o more.wav                 # or .flac; needs FluidSynth + a SoundFont
+  composer serve                                       # the web app on http://127.0.0.1:8000
 """
 
 
@@ -76,6 +80,7 @@ def cli() -> None:
 cli.add_command(generate)
 cli.add_command(continue_)
 cli.add_command(score)
+cli.add_command(render)
 cli.add_command(styles)
 cli.add_command(corpus)
 cli.add_command(tokenizer)
@@ -84,6 +89,7 @@ cli.add_command(train)
 cli.add_command(export)
 cli.add_command(evaluate)
 cli.add_command(recipe)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -82,6 +82,19 @@ def _sampling_options(function: Any) -> Any:
             default=None,
             help="Also write sheet music: .pdf, .svg, .png, .musicxml or .mxl.",
         ),
+        click.option(
+            "--audio",
+            "audio_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Also write audio: .wav or .flac (needs FluidSynth and a SoundFont).",
+        ),
+        click.option(
+            "--soundfont",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="SF2/SF3 SoundFont for --audio (default: $COMPOSER_SOUNDFONT or the system's).",
+        ),
         click.option("--force", is_flag=True, help="Overwrite existing files."),
     ]
     for option in reversed(options):
@@ -104,30 +117,54 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Target(NamedTuple):
+    """Where one piece goes: its MIDI file, and its sheet music and audio if asked for."""
+
+    midi: Path
+    score: Path | None
+    audio: Path | None
+
+
 def _check_outputs(
-    out: Path, score_path: Path | None, num: int, force: bool
-) -> list[tuple[Path, Path | None]]:
+    out: Path,
+    score_path: Path | None,
+    num: int,
+    force: bool,
+    audio_path: Path | None = None,
+    soundfont: Path | None = None,
+) -> list[_Target]:
+    """Every output checked before the model runs, so that nothing is written on a refusal."""
     from composer.io.outputs import check_output, numbered_paths
 
     midis = numbered_paths(out, num)
     scores: list[Path | None] = list(numbered_paths(score_path, num)) if score_path else [None] * num
+    audios: list[Path | None] = list(numbered_paths(audio_path, num)) if audio_path else [None] * num
     for path in [*midis, *[s for s in scores if s is not None]]:
         check_output(path, force)
     if score_path is not None:  # PDF/PNG need cairo: say so before the model runs or a file is written
         from composer.score.render import check_score_backend
 
         check_score_backend(score_path)
-    return list(zip(midis, scores, strict=True))
+    if audio_path is not None:  # the suffix, the SoundFont and FluidSynth, before any work
+        from composer.audio.render import check_audio_output
+
+        for path in numbered_paths(audio_path, num):
+            check_audio_output(path, soundfont=soundfont, force=force)
+    return [_Target(*target) for target in zip(midis, scores, audios, strict=True)]
 
 
-def _save(pieces: Any, targets: list[tuple[Path, Path | None]], force: bool) -> None:
+def _save(pieces: Any, targets: list[_Target], force: bool, soundfont: Path | None = None) -> None:
     pieces = pieces if isinstance(pieces, list) else [pieces]
-    for piece, (midi, score) in zip(pieces, targets, strict=True):
-        piece.save_midi(midi, force=force)
-        line = f"wrote {midi}"
-        if score is not None:
-            written = piece.save_score(score, force=force)
-            line += " and " + ", ".join(str(p) for p in written)
+    for piece, target in zip(pieces, targets, strict=True):
+        piece.save_midi(target.midi, force=force)
+        also: list[Path] = []
+        if target.score is not None:
+            also += piece.save_score(target.score, force=force)
+        if target.audio is not None:
+            also.append(piece.save_audio(target.audio, soundfont=soundfont, force=force))
+        line = f"wrote {target.midi}"
+        if also:
+            line += " and " + ", ".join(str(p) for p in also)
         click.echo(line)
 
 
@@ -148,6 +185,8 @@ def generate(
     bars: int | None,
     out: Path,
     score_path: Path | None,
+    audio_path: Path | None,
+    soundfont: Path | None,
     num: int,
     seed: int,
     force: bool,
@@ -156,12 +195,12 @@ def generate(
     """Write a new piece in a composer's style."""
     from composer.api import Composer
 
-    targets = _check_outputs(out, score_path, num, force)
+    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
     composer = Composer.load(model)
     pieces = composer.generate(
         style=style, bars=16 if bars is None else bars, seed=seed, num=num, **_options(kwargs)
     )
-    _save(pieces, targets, force)
+    _save(pieces, targets, force, soundfont)
 
 
 @click.command(
@@ -197,6 +236,8 @@ def continue_(
     bars: int | None,
     out: Path,
     score_path: Path | None,
+    audio_path: Path | None,
+    soundfont: Path | None,
     num: int,
     seed: int,
     force: bool,
@@ -206,7 +247,7 @@ def continue_(
     from composer.api import Composer
     from composer.io.reader import is_note_text, read_score
 
-    targets = _check_outputs(out, score_path, num, force)
+    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
     if not is_note_text(prompt):
         with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
             warnings.simplefilter("ignore")
@@ -222,4 +263,4 @@ def continue_(
         keep_prompt=keep_prompt,
         **_options(kwargs),
     )
-    _save(pieces, targets, force)
+    _save(pieces, targets, force, soundfont)
