@@ -9,6 +9,10 @@ from typing import Any, NamedTuple
 import click
 
 
+def _path_option(flag: str, name: str, text: str) -> Any:
+    return click.option(flag, name, type=click.Path(path_type=Path), default=None, help=text)
+
+
 def _sampling_options(function: Any) -> Any:
     options = [
         click.option(
@@ -75,26 +79,11 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "-o", "--out", "out", type=click.Path(path_type=Path), required=True, help="MIDI file to write."
         ),
-        click.option(
-            "--score",
-            "score_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Also write sheet music: .pdf, .svg, .png, .musicxml or .mxl.",
-        ),
-        click.option(
-            "--audio",
-            "audio_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Also write audio: .wav or .flac (needs FluidSynth and a SoundFont).",
-        ),
-        click.option(
-            "--soundfont",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="SF2/SF3 SoundFont for --audio (default: $COMPOSER_SOUNDFONT or the system's).",
-        ),
+        _path_option("--score", "score_path", "Also write sheet music: .pdf, .svg, .png, .musicxml or .mxl."),
+        _path_option("--audio", "audio_path",
+                     "Also write audio: .wav or .flac (needs FluidSynth and a SoundFont)."),
+        _path_option("--soundfont", "soundfont",
+                     "SF2/SF3 SoundFont for --audio (default: $COMPOSER_SOUNDFONT or the system's)."),
         click.option("--force", is_flag=True, help="Overwrite existing files."),
     ]
     for option in reversed(options):

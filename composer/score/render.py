@@ -16,6 +16,7 @@ import os
 import re
 import zipfile
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
@@ -214,6 +215,9 @@ def engrave(xml: bytes, config: ScoreConfig | None = None) -> tuple[list[str], l
     config = config or ScoreConfig()
     captured = _log_to_buffer()
     toolkit = verovio.toolkit()
+    # verovio sets its default font path only in the thread that first imports it; a toolkit
+    # made in any other thread (a web server's workers) finds no fonts without this
+    toolkit.setResourcePath(str(files("verovio") / "data"))
     toolkit.setOptions(verovio_options(config))
     loaded = toolkit.loadData(xml.decode("utf-8"))
     messages = _messages(toolkit) if captured else []

@@ -159,21 +159,27 @@ def create_app(config: WebConfig | None = None, *, host: str = "127.0.0.1",
                 fields["_file"] = (upload.filename or "", data)
         return fields
 
-    async def generate(request: HttpRequest) -> Response:
+    async def read_request(request: HttpRequest, default_bars: int
+                           ) -> tuple[dict[str, Any], Any] | Response:
+        """The form's fields and the settings they ask for, or the 400 that says what is wrong."""
         fields = await form_fields(request)
         try:
-            wanted = parse_request(fields, config, default_bars=16)
+            return fields, parse_request(fields, config, default_bars=default_bars)
         except ComposerError as exc:
             return error_response(400, str(exc))
-        answer, error = await run(partial(studio().generate, wanted))
+
+    async def generate(request: HttpRequest) -> Response:
+        read = await read_request(request, default_bars=16)
+        if isinstance(read, Response):
+            return read
+        answer, error = await run(partial(studio().generate, read[1]))
         return error or JSONResponse(answer)
 
     async def continue_(request: HttpRequest) -> Response:
-        fields = await form_fields(request)
-        try:
-            wanted = parse_request(fields, config, default_bars=8)
-        except ComposerError as exc:
-            return error_response(400, str(exc))
+        read = await read_request(request, default_bars=8)
+        if isinstance(read, Response):
+            return read
+        fields, wanted = read
         prompt = Prompt(text=fields.get("notes"))
         if "_file" in fields:
             filename, data = fields["_file"]

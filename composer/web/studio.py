@@ -187,7 +187,6 @@ class Studio:
             with self._render_lock:
                 from composer.score.write import render_score
 
-                _verovio_resources_in_this_thread()
                 render_score(piece.score, "svg")  # type: ignore[union-attr]
         except Exception:  # only a head start: a real request reports any problem itself
             log.debug("warm-up failed", exc_info=True)
@@ -288,7 +287,6 @@ class Studio:
                 return [render_audio(candidate.score, ".wav")]
             from composer.score.write import render_score
 
-            _verovio_resources_in_this_thread()
             return render_score(candidate.score, fmt, title=candidate.title, subtitle=candidate.subtitle)
         finally:
             self._render_lock.release()
@@ -315,13 +313,3 @@ class Studio:
 
     def close(self) -> None:
         self.reader.close()
-
-
-def _verovio_resources_in_this_thread() -> None:
-    """verovio keeps its default resource path (its fonts) per thread, set on import in the
-    importing thread only; a worker thread's toolkit finds no fonts without this."""
-    from importlib.resources import files
-
-    import verovio
-
-    verovio.setDefaultResourcePath(str(files("verovio") / "data"))
