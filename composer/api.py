@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from composer.tokens.tokenizer import Tokenizer
 
 MODEL_ENV = "COMPOSER_MODEL"
+TEMPO_RANGE = (20.0, 400.0)  # quarter notes per minute that --tempo accepts
 MAX_BARS = 512
 
 LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -163,6 +164,10 @@ class Composer:
                               f"{', '.join(self.styles)}")
         if not 1 <= settings.bars <= MAX_BARS or bars_total > MAX_BARS:
             raise ConfigError(f"--bars {settings.bars}: choose 1 to {MAX_BARS} bars")
+        low, high = TEMPO_RANGE
+        if settings.tempo is not None and not low <= settings.tempo <= high:
+            raise ConfigError(f"--tempo {settings.tempo:g}: choose {low:g} to {high:g} "
+                              "quarter notes per minute")
 
     def _default_instruments(self, settings: GenerationSettings) -> GenerationSettings:
         """The style's usual instruments (from the bundle) unless the caller chose some."""

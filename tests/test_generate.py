@@ -296,6 +296,9 @@ def test_bad_requests(composer: Composer, tmp_path: Path) -> None:
     for bars in (0, 513):
         with pytest.raises(ConfigError, match="--bars"):
             composer.generate(style="bach", bars=bars)
+    for tempo in (19.0, 401.0, float("nan")):  # the API checks what the CLI and the web page pass
+        with pytest.raises(ConfigError, match=r"--tempo .*: choose 20 to 400"):
+            composer.generate(style="bach", bars=2, tempo=tempo)
     drums = tmp_path / "drums.mid"
     from conftest import midi_file
 

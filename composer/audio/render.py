@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from composer.errors import AudioError
 from composer.io.outputs import check_output, write_atomic
+from composer.io.reader import score_seconds
 
 if TYPE_CHECKING:
     import numpy as np
@@ -154,13 +155,6 @@ def write_audio(score: symusic.Score, out_path: str | Path, *, soundfont: str | 
     data = render_audio(score, suffix, soundfont=soundfont)
     write_atomic(path, data, replace=force)
     return path
-
-
-def score_seconds(score: symusic.Score) -> float:
-    """The score's end in seconds under its tempo map (0 for an empty score)."""
-    if score.end() <= 0:
-        return 0.0
-    return float(score.to("second").end())
 
 
 def _checked_soundfont(path: Path, origin: str) -> Path:

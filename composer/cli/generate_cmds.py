@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 
 import click
 
+from composer.api import TEMPO_RANGE
+
 
 def _path_option(flag: str, name: str, text: str) -> Any:
     return click.option(flag, name, type=click.Path(path_type=Path), default=None, help=text)
@@ -24,7 +26,8 @@ def _sampling_options(function: Any) -> Any:
         ),
         click.option("--bars", type=int, default=None, help="Bars to write."),
         click.option(
-            "--tempo", type=click.FloatRange(20, 400), default=None, help="Tempo in quarter notes per minute."
+            "--tempo", type=click.FloatRange(*TEMPO_RANGE), default=None,
+            help="Tempo in quarter notes per minute."
         ),
         click.option("--time-signature", default=None, help="Meter, e.g. 3/4 or 6/8."),
         click.option("--key", default=None, help="Key: pitches outside it are not used, e.g. D, F#m."),

@@ -28,8 +28,8 @@ def render(input_path: Path, out_path: Path, soundfont: Path | None, force: bool
     renders it (apt install fluidsynth fluid-soundfont-gm); the audio is normalized to
     a peak of -1 dBFS.
     """
-    from composer.audio.render import check_audio_output, score_seconds, write_audio
-    from composer.io.reader import read_score
+    from composer.audio.render import check_audio_output, write_audio
+    from composer.io.reader import read_score, score_seconds
 
     font = check_audio_output(out_path, soundfont=soundfont, force=force)
     score = read_score(input_path)

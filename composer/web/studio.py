@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from composer.api import TEMPO_RANGE
 from composer.errors import ComposerError, ConfigError, OutputError
 from composer.io.outputs import write_atomic
 from composer.io.reader import NOTE_TEXT_PREFIX, detect_format, is_note_text
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 KEYS = ("C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F",
         "Am", "Em", "Bm", "F#m", "C#m", "G#m", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm")
-TEMPO_RANGE = (20.0, 400.0)  # the CLI's --tempo range
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,6 @@ def parse_request(form: dict[str, Any], config: WebConfig, default_bars: int) ->
             tempo = float(tempo_text)
         except ValueError:
             raise ConfigError(f"--tempo '{tempo_text[:20]}': give a number") from None
-        if not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
-            raise ConfigError(f"--tempo {tempo:g}: choose {TEMPO_RANGE[0]:g} to {TEMPO_RANGE[1]:g} "
-                              "quarter notes per minute")
     key = str(form.get("key") or "").strip() or None
     if key is not None and len(key) > 20:
         raise ConfigError(f"unknown key '{key[:20]}…'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
