@@ -95,9 +95,9 @@ class Piece:
     @property
     def model_closed(self) -> bool:
         """The model itself closed the piece at the bars asked for, every bar line its own."""
-        from composer.generate.decode import MODEL_ENDINGS
+        from composer.generate.decode import closed_by_model
 
-        return self.ending in MODEL_ENDINGS and self.forced_bars == 0
+        return closed_by_model(self.ending, self.forced_bars)
 
     def midi_bytes(self) -> bytes:
         from composer.io.provenance import add_provenance

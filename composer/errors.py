@@ -56,5 +56,9 @@ class DecodingError(ComposerError):
     """
 
 
+class TimeLimitError(ComposerError):
+    """A request to the local web server ran past its time limit."""
+
+
 class RepairWarning(UserWarning):
     """A file was read, but something in it had to be changed (the message says what)."""

@@ -29,6 +29,7 @@ from composer.corpus.build import CorpusConfig, CorpusResult, build_corpus, styl
 from composer.errors import ConfigError
 from composer.model.bundle import Bundle, export_bundle
 from composer.model.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
+from composer.tokens.pieces import NOT_MADE  # a step never made is announced without a reason
 from composer.tokens.settings import TokenizerSettings
 from composer.tokens.shards import (
     TokenizeConfig,
@@ -44,7 +45,6 @@ from composer.train.config import TrainConfig, load_config
 from composer.train.loop import StepCallback, evaluate_checkpoint, train
 
 CHECKPOINTS = ("best", "last")  # what export_run can export
-NOT_MADE = "none yet"  # the stale reason of a step that never ran: announced without a reason
 _SOURCE_WORDS = {"tokenizer_sha256": "tokenizer", "corpus_manifest_sha256": "corpus",
                  "shard_version": "shard format", "transpositions": "transpositions"}
 
@@ -286,8 +286,6 @@ def _check(config: RecipeConfig) -> TrainConfig:
     if config.samples < 1:
         raise ConfigError("samples must be at least 1")
     _check_notes(config.notes_path)
-    if config.vocab_size < 2:
-        raise ConfigError(f"vocab-size {config.vocab_size}: use 2..65535")
     TokenizerSettings(vocab_size=config.vocab_size).validate()
     return load_config(config.config_path, config.settings)
 

@@ -51,9 +51,13 @@ class Decoded:
 
     @property
     def model_closed(self) -> bool:
-        """The model itself ended the piece at the bars asked for: it chose EOS, or chose to
-        open the next bar right after a complete note, and every bar line before was its own."""
-        return self.ending in MODEL_ENDINGS and self.forced_bars == 0
+        return closed_by_model(self.ending, self.forced_bars)
+
+
+def closed_by_model(ending: str, forced_bars: int) -> bool:
+    """The model itself ended the piece at the bars asked for: it chose EOS, or chose to
+    open the next bar right after a complete note, and every bar line before was its own."""
+    return ending in MODEL_ENDINGS and forced_bars == 0
 
 
 @dataclass(frozen=True)

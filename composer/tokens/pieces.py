@@ -19,6 +19,7 @@ from composer.corpus.build import MANIFEST
 from composer.errors import CorpusError
 from composer.io.digest import sha256_file
 
+NOT_MADE = "none yet"  # the stale reason of an output that was never made
 WORKER: dict[str, Any] = {}  # this process's tokenizer, under "tokenizer"
 
 

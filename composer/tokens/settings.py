@@ -70,8 +70,8 @@ class TokenizerSettings:
             raise ConfigError(f"pitch_range={self.pitch_range}: need 0 <= low < high <= 127")
         if not 1 <= self.num_velocities <= 127:
             raise ConfigError(f"num_velocities={self.num_velocities}: use 1..127")
-        if self.vocab_size > MAX_IDS:
-            raise ConfigError(f"vocab_size={self.vocab_size}: at most {MAX_IDS} (ids are uint16)")
+        if not 2 <= self.vocab_size <= MAX_IDS:
+            raise ConfigError(f"vocab_size={self.vocab_size}: use 2..{MAX_IDS} (ids are uint16)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenizerSettings:

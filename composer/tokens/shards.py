@@ -41,7 +41,7 @@ from composer.corpus.split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
 from composer.io.digest import sha256_file
 from composer.io.outputs import prepare_out_dir, write_atomic
-from composer.tokens.pieces import WORKER, manifest_sha256, pool_map, read_midi, read_score
+from composer.tokens.pieces import NOT_MADE, WORKER, manifest_sha256, pool_map, read_midi, read_score
 from composer.tokens.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, tokenizer_path
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def shards_stale_reason(tokens_dir: Path, corpus_dir: Path, tokenizer: Path,
         if not isinstance(meta, dict):
             raise ValueError(META)
     except FileNotFoundError:
-        return "none yet"
+        return NOT_MADE
     except (OSError, ValueError):
         return f"its {META} is damaged"
     if any(not (tokens_dir / f"{split}{suffix}").is_file() for split in SPLITS

@@ -23,7 +23,7 @@ from composer.corpus.build import read_manifest
 from composer.errors import ComposerError, CorpusError
 from composer.io.outputs import prepare_out_dir
 from composer.tokens.bpe import train_bpe
-from composer.tokens.pieces import WORKER, manifest_sha256, pool_map, read_score
+from composer.tokens.pieces import NOT_MADE, WORKER, manifest_sha256, pool_map, read_score
 from composer.tokens.settings import TokenizerSettings, new_remi
 from composer.tokens.shards import DEFAULT_TRANSPOSITIONS, Progress
 from composer.tokens.tokenizer import Tokenizer, tokenizer_path
@@ -124,7 +124,7 @@ def tokenizer_stale_reason(tokenizer: Path, corpus_dir: Path, settings: Tokenize
     """
     file = tokenizer_path(tokenizer)
     if not file.is_file():
-        return "none yet"
+        return NOT_MADE
     try:
         ours = json.loads(file.read_text(encoding="utf-8"))["composer"]
         recorded = ours.get("info", {}).get(CORPUS_HASH)

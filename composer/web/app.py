@@ -31,10 +31,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from composer.errors import ComposerError
+from composer.errors import ComposerError, TimeLimitError
 from composer.web.limits import RequestGuard, too_large_message
 from composer.web.store import FILES, ResultStore
-from composer.web.studio import Deadline, Prompt, Studio, TimeLimitError, WebConfig, parse_request
+from composer.web.studio import Deadline, Prompt, Studio, WebConfig, parse_request
 
 if TYPE_CHECKING:
     from composer.api import Composer

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from composer.api import TEMPO_RANGE
-from composer.errors import ComposerError, ConfigError, OutputError
+from composer.errors import ComposerError, ConfigError, OutputError, TimeLimitError
 from composer.io.outputs import write_atomic
 from composer.io.reader import NOTE_TEXT_PREFIX, detect_format, is_note_text
 from composer.web.prompt_reader import PromptReader
@@ -47,10 +47,6 @@ class WebConfig:
     result_lifetime: float = 3600.0  # seconds a result stays downloadable
     max_result_bytes: int = 2_000_000_000  # their files in all (a minute of WAV is 10 MB)
     root: Path | None = None  # the server's own folder; None: a new temporary folder
-
-
-class TimeLimitError(ComposerError):
-    """A request ran past the server's time limit."""
 
 
 class Deadline:
