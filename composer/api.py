@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from composer.generate.cpu_decoder import NumpyDecoder
     from composer.generate.decode import Decoded, TorchDecoder
+    from composer.generate.voicing import VoiceLimits
     from composer.model.bundle import Bundle
     from composer.tokens.tokenizer import Tokenizer
 
@@ -29,8 +30,6 @@ MODEL_ENV = "COMPOSER_MODEL"
 TEMPO_RANGE = (20.0, 400.0)  # quarter notes per minute that --tempo accepts
 MAX_BARS = 512
 
-LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-MINOR_STEPS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th
 
 
 class ModelNotFoundError(ComposerError):
@@ -50,17 +49,10 @@ def default_model_path() -> Path:
 
 
 def key_pitch_classes(key: str) -> tuple[int, ...]:
-    """Pitch classes allowed by ``--key``: ``"D"`` (major), ``"F#m"``, ``"Bb minor"``."""
-    text = key.strip().replace("♯", "#").replace("♭", "b")
-    match = re.fullmatch(r"([A-Ga-g])([#b]?)\s*(m|min|minor|maj|major)?", text)
-    if match is None:
-        raise ConfigError(f"unknown key '{key}'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
-    letter, accidental, mode = match.groups()
-    tonic = (LETTERS[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
-    from composer.music.facts import MAJOR_STEPS
+    """Pitch classes allowed by ``--key`` as a mask: ``"D"`` (major), ``"F#m"``, ``"Bb minor"``."""
+    from composer.music.keys import parse_key, scale_pitch_classes
 
-    steps = MINOR_STEPS if mode in ("m", "min", "minor") else MAJOR_STEPS
-    return tuple(sorted((tonic + step) % 12 for step in steps))
+    return scale_pitch_classes(parse_key(key))
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,10 @@ class GenerationSettings:
     top_k: int = 0  # 0 keeps every token
     top_p: float = 0.9  # nucleus sampling
     style_strength: float = 1.0  # classifier-free guidance; 1 turns it off
-    key: str | None = None  # e.g. "D" or "F#m": pitches outside the key are masked
+    # e.g. "D" or "F#m". Models with key tokens write in it (generate draws one from the
+    # style's keys when None; continue takes the prompt's); older ones mask other pitches
+    key: str | None = None
+    strict_key: bool = False  # also mask pitches outside the key's scale (always, without key tokens)
     instruments: tuple[int, ...] | None = None  # GM programs the parts may use
     time_signature: str | None = None  # e.g. "3/4"
     tempo: float | None = None  # quarter notes per minute
@@ -182,14 +177,16 @@ class Composer:
 
     def _control(self, settings: GenerationSettings, meter: str | None) -> Any:
         grammar = self.tokenizer.grammar
-        classes = key_pitch_classes(settings.key) if settings.key else None
+        masked = settings.key and (settings.strict_key or not self.tokenizer.settings.keys)
+        classes = key_pitch_classes(settings.key) if masked else None
         meters = {meter} if meter else ({settings.time_signature} if settings.time_signature else None)
         if meters and not any(t == f"TimeSig_{m}" for m in meters for t in grammar.base_vocab):
             raise ConfigError(f"time signature {', '.join(meters)} is not in this model's vocabulary")
         if not any((classes, meters, settings.instruments, settings.pitch_range, settings.tempo)):
             return None
+        programs = self.tokenizer.token_programs(settings.instruments) if settings.instruments else None
         mask = grammar.control_mask(pitch_range=settings.pitch_range, pitch_classes=classes,
-                                    programs=settings.instruments, meters=meters)
+                                    programs=programs, meters=meters)
         if settings.tempo:
             mask &= self._tempo_mask(settings.tempo)
         return mask
@@ -225,7 +222,56 @@ class Composer:
             self._decoder = new_decoder(self.model)
         return decode(self.model, self.tokenizer.grammar, [prompt] * num, spec, generator,
                       control=self._control(settings, meter),
-                      unconditional_style=self.tokenizer.style_ids["any"], decoder=self._decoder)
+                      unconditional_style=self.tokenizer.style_ids["any"], decoder=self._decoder,
+                      prefix_len=self.tokenizer.prefix_len, voices=self._voice_limits)
+
+    @cached_property
+    def _voice_limits(self) -> VoiceLimits | None:
+        from composer.generate.voicing import VoiceLimits
+
+        tok = self.tokenizer
+        return VoiceLimits.build(tok.base_vocab, tok.entries, tok.voice_limits())
+
+    def _key_for(self, settings: GenerationSettings, fallback: tuple[int, int] | None
+                 ) -> tuple[int, int] | None:
+        """The key to write in: ``--key``, else ``fallback`` (a prompt's), else one drawn
+        from the style's keys in the corpus (with the seed), else none."""
+        from composer.music.keys import key_from_name, parse_key
+
+        if settings.key:
+            return parse_key(settings.key)
+        if fallback is not None or not self.tokenizer.settings.keys:
+            return fallback
+        shares = self.bundle.styles.get(settings.style, {}).get("keys") or {}
+        names = [k for k in shares if key_from_name(k) is not None]
+        if not names:
+            return None
+        import numpy as np
+
+        weights = np.array([float(shares[k]) for k in names])
+        pick = np.random.default_rng([settings.seed, 7]).choice(len(names), p=weights / weights.sum())
+        return key_from_name(names[int(pick)])
+
+    def _tempo_for(self, settings: GenerationSettings) -> float | None:
+        """``--tempo``, else the style's usual tempo in the corpus (None: keep the model's)."""
+        if settings.tempo is not None:
+            return settings.tempo
+        tempo = self.bundle.styles.get(settings.style, {}).get("tempo")
+        return float(tempo) if isinstance(tempo, (int, float)) and tempo > 0 else None
+
+    def _score_of(self, ids: list[int]) -> symusic.Score:
+        """Ids → score, each sung or blown voice made one line (a note ends where the next starts)."""
+        from composer.generate.fit import legato_voices
+
+        score = self.tokenizer.decode_ids(ids)
+        return legato_voices(score) if self.tokenizer.settings.voices else score
+
+    @staticmethod
+    def _written_in(key: tuple[int, int] | None, tempo: float | None) -> dict[str, Any]:
+        from composer.music.facts import key_name
+
+        return {**({"written_key": key_name(*key)} if key else {}),
+                **({"written_tempo": tempo} if tempo else {})}
 
     def _provenance(self, settings: GenerationSettings, **extra: Any) -> dict[str, Any]:
         return {"model": self.bundle.name, "model_sha256": self.bundle.weights_sha256[:16],
@@ -239,12 +285,15 @@ class Composer:
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         self._check(settings, bars)
         settings = self._default_instruments(settings)
-        prompt = [self.tokenizer.style_id(style)]
+        key = self._key_for(settings, None)
+        prompt = self.tokenizer.prefix(style, key)
+        tempo = self._tempo_for(settings)
         pieces = []
         for decoded in self._decode(prompt, bars, settings, num, None):
-            score = fit_to_bars(self.tokenizer.decode_ids(decoded.ids), bars, settings.tempo)
-            pieces.append(Piece(score, decoded.ids, self._provenance(settings, command="generate"),
-                                decoded.ending, decoded.forced_bars))
+            score = fit_to_bars(self._score_of(decoded.ids), bars, tempo)
+            pieces.append(Piece(score, decoded.ids, self._provenance(
+                settings, command="generate", **self._written_in(key, tempo)),
+                decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
     def continue_(self, prompt: str | Path | symusic.Score, style: str, bars: int = 8,
@@ -252,6 +301,7 @@ class Composer:
                   keep_prompt: bool = True, **options: Any) -> Piece | list[Piece]:
         """Continue a melody (a file, note text or a score) by ``bars`` bars in ``style``."""
         from composer.generate.continuation import join_continuation, prepare_prompt
+        from composer.music.facts import key_index
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         if settings.style != "any" and settings.style not in self.tokenizer.styles:
@@ -264,7 +314,8 @@ class Composer:
         # the model hears the prompt on the style's instrument (a fiddle tune typed as piano
         # notes would otherwise be out of its experience); the output keeps the prompt's own
         seen, back = _as_style_instruments(prepared.score, settings.instruments)
-        ids = self.tokenizer.encode_score(seen, style, eos=False)
+        key = self._key_for(settings, key_index(prepared.score))
+        ids = self.tokenizer.encode_score(seen, style, key=key, eos=False)
         try:
             self.tokenizer.grammar.walk(ids)
         except ValueError as exc:
@@ -274,12 +325,12 @@ class Composer:
         self._check(settings, total)
         pieces = []
         for decoded in self._decode(ids, total, settings, num, prepared.meter):
-            generated = self.tokenizer.decode_ids(decoded.ids)
+            generated = self._score_of(decoded.ids)
             score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,
                                       programs=back)
             pieces.append(Piece(score, decoded.ids, self._provenance(
-                settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens),
-                decoded.ending, decoded.forced_bars))
+                settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens,
+                **self._written_in(key, None)), decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
 

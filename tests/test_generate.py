@@ -253,8 +253,8 @@ def _greedy():
 
 def test_controls(composer: Composer) -> None:
     piece = composer.generate(
-        style="irish", bars=3, seed=2, max_entries_per_bar=32, key="D", tempo=90, time_signature="3/4"
-    )
+        style="irish", bars=3, seed=2, max_entries_per_bar=32, key="D", strict_key=True, tempo=90,
+        time_signature="3/4")
     pitches = [n.pitch % 12 for t in piece.score.tracks for n in t.notes]
     assert set(pitches) <= set(key_pitch_classes("D"))
     assert time_signature_names(piece.score) == ["3/4"]

@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import os
+import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -283,10 +284,14 @@ def _count(record: dict[str, Any], key: str) -> int:
 
 
 def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, Any]]:
-    """Per style: a one-line description, piece counts and its usual GM programs.
+    """Per style: a one-line description, piece counts, its usual GM programs, keys and tempo.
 
     ``programs`` are those found in at least 5 % of (up to ``sample``) pieces of the style;
-    generation uses them as the style's default instruments.
+    generation uses them as the style's default instruments. ``keys`` is the share of
+    each estimated key among the style's train pieces (generation draws a key from it
+    when none is asked for); ``tempo`` the median opening tempo of the sampled pieces
+    (quarter notes per minute, the default when no ``--tempo`` is given); ``voices`` the
+    median number of parts.
     """
     import symusic
 
@@ -300,6 +305,8 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
             "pieces": 0, "train_pieces": 0})
         entry["pieces"] += 1
         entry["train_pieces"] += record["split"] == "train"
+        if record["split"] == "train" and isinstance(record.get("key"), str):
+            entry.setdefault("_keys", Counter())[record["key"]] += 1
         if entry["pieces"] <= sample:
             try:
                 score = symusic.Score.from_file(str(corpus_dir / record["midi"]))
@@ -307,8 +314,18 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
                 continue
             for program in {t.program for t in score.tracks if t.note_num() and not t.is_drum}:
                 entry.setdefault("_programs", Counter())[program] += 1
+            if len(score.tempos):
+                entry.setdefault("_tempos", []).append(float(score.tempos[0].qpm))
+            entry.setdefault("_voices", []).append(sum(1 for t in score.tracks if t.note_num()))
     for entry in summary.values():
         counts = entry.pop("_programs", Counter())
         seen = min(entry["pieces"], sample)
         entry["programs"] = sorted(p for p, n in counts.items() if n >= 0.05 * seen)
+        keys = entry.pop("_keys", Counter())
+        total = sum(keys.values())
+        entry["keys"] = {k: round(n / total, 4) for k, n in keys.most_common()} if total else {}
+        tempos = entry.pop("_tempos", [])
+        entry["tempo"] = round(float(statistics.median(tempos)), 1) if tempos else None
+        voices = entry.pop("_voices", [])
+        entry["voices"] = int(statistics.median(voices)) if voices else None
     return dict(sorted(summary.items()))

@@ -90,7 +90,8 @@ def _bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus, t
         progress("n-gram", 2, 2)
     scored = {
         "model": sequence_nll(composer.model, sequences,
-                              progress=(lambda d, t: progress("model nll", d, t)) if progress else None),
+                              progress=(lambda d, t: progress("model nll", d, t)) if progress else None,
+                              prefix=composer.tokenizer.prefix_len),
         f"{config.ngram_order}-gram": ngram.token_nll(sequences),
         "unigram": unigram.token_nll(sequences),
     }

@@ -20,6 +20,7 @@ import torch
 
 from composer.generate.cpu_decoder import NumpyDecoder, numpy_decoding_applies
 from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
+from composer.generate.voicing import VoiceLimits
 
 if TYPE_CHECKING:
     from composer.model.transformer import KVCache, MusicTransformer
@@ -155,17 +156,18 @@ class _Context:
     """Token history of every row and the KV cache over its most recent window."""
 
     def __init__(self, decoder: NumpyDecoder | TorchDecoder, block: int, rows: list[list[int]],
-                 keep: float) -> None:
-        self.rows = rows  # full sequences, style token first
+                 keep: float, prefix_len: int = 1) -> None:
+        self.rows = rows  # full sequences, style token (and key token) first
         self.block = block
         self.keep = keep
         self.decoder = decoder
+        self.prefix_len = prefix_len
 
     def _window(self, row: list[int]) -> list[int]:
         if len(row) <= self.block:
             return row
-        tail = max(1, int(self.block * self.keep)) - 1
-        return [row[0], *row[-tail:]]
+        tail = max(1, int(self.block * self.keep)) - self.prefix_len
+        return [*row[:self.prefix_len], *row[-tail:]]
 
     def prefill(self) -> torch.Tensor:
         """Forward over every row's window; logits of the last position (B, V)."""
@@ -176,7 +178,7 @@ class _Context:
         for row, token in zip(self.rows, new_ids, strict=True):
             row.append(token)
         if self.decoder.pos + 1 > self.block:
-            return self.prefill()  # the window slides: re-encode style + recent tokens
+            return self.prefill()  # the window slides: re-encode the prefix + recent tokens
         return torch.as_tensor(self.decoder.step(np.array(new_ids, dtype=np.int64)))
 
 
@@ -189,6 +191,8 @@ def decode(
     control: np.ndarray | None = None,
     unconditional_style: int | None = None,
     decoder: NumpyDecoder | TorchDecoder | None = None,
+    prefix_len: int = 1,
+    voices: VoiceLimits | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -196,7 +200,9 @@ def decode(
     ending in EOS, and how it ended. With ``spec.style_strength != 1`` a second batch of
     rows, whose style token is ``unconditional_style``, supplies the style-free logits for
     guidance. ``decoder`` (from ``new_decoder(model)``) may be kept between calls: it
-    prepares weights once.
+    prepares weights once. ``prefix_len`` tokens (style, key) stay at the head of the
+    context when it slides; ``voices`` limits how many notes a voice starts at one onset
+    (one for a singer, two for a violin).
     """
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
@@ -232,7 +238,9 @@ def decode(
         endings[i] = ending
         return tail[-1]
 
-    context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep)
+    counts = [voices.start(p) for p in prompts] if voices is not None else []
+    context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep,
+                       prefix_len)
     logits = context.prefill()
     budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
     while not all(finished):
@@ -250,6 +258,9 @@ def decode(
         forcing = [runaway[i] and bars[i] < spec.bars for i in range(n)]
         masks = np.stack([row_mask(grammar, states[i], bars[i], spec.bars, row_control(i),
                                    force_bar=forcing[i]) for i in range(n)])  # (n, V)
+        if voices is not None:
+            for i in range(n):
+                voices.restrict(masks[i], counts[i])
         picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
         new_ids: list[int] = []
         for i, entry in enumerate(picks):
@@ -267,6 +278,8 @@ def decode(
                 entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
                 forced_bars[i] += int(forcing[i] and opens_bar)
                 results[i].append(entry)
+                if voices is not None:
+                    counts[i] = voices.after_entry(counts[i], entry)
                 if entry == grammar.eos_id:
                     endings[i] = "eos"
             finished[i] = grammar.is_complete(states[i])

@@ -52,3 +52,25 @@ def fit_to_bars(score: symusic.Score, bars: int, tempo: float | None = None) -> 
         score.tempos.clear()
         score.tempos.append(symusic.Tempo(0, float(tempo)))
     return score
+
+
+def legato_voices(score: symusic.Score) -> symusic.Score:
+    """Make every sung or blown track one line, in place: a note that still sounds when
+    the track's next note starts ends there (the decoder already keeps such a voice to
+    one note per onset). Other tracks (strings, keyboards) are left as they are."""
+    from composer.music.voices import is_monophonic_voice
+
+    for track in score.tracks:
+        if track.is_drum or not is_monophonic_voice(track.program) or len(track.notes) < 2:
+            continue
+        notes = sorted(track.notes, key=lambda n: (n.time, -n.pitch))
+        kept = [notes[0]]
+        for note in notes[1:]:
+            if note.time == kept[-1].time:
+                continue  # a second note at one onset (only a prompt can hold one)
+            if kept[-1].time + kept[-1].duration > note.time:
+                kept[-1].duration = note.time - kept[-1].time
+            kept.append(note)
+        track.notes.clear()
+        track.notes.extend(kept)
+    return score

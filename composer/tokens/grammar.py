@@ -1,6 +1,7 @@
 """The token grammar: which vocabulary entry may come next, as a dense table.
 
-A piece is ``Style Bar TimeSig (Position [Tempo] (Program Pitch Velocity Duration)+ | Bar TimeSig)* EOS``:
+A piece is ``Style [Key] Bar TimeSig (Position [Tempo] (Program Pitch Velocity Duration)+ |
+Bar TimeSig)* EOS``:
 every bar opens with ``Bar TimeSig``, a position must lie inside the bar of its meter,
 a note is ``Program Pitch Velocity Duration``, and EOS may only follow a complete note.
 
@@ -25,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Phases outside a bar, then phases inside a bar (these exist once per meter).
-GLOBAL_PHASES = ("start", "after_style", "expect_meter", "end")
+GLOBAL_PHASES = ("start", "after_style", "expect_meter", "end", "after_key")
 BAR_PHASES = ("bar_start", "at_position", "after_tempo", "expect_pitch", "expect_velocity",
               "expect_duration", "after_note")
-START, AFTER_STYLE, EXPECT_METER, END = range(4)
+START, AFTER_STYLE, EXPECT_METER, END, AFTER_KEY = range(5)
 UNREACHABLE = np.iinfo(np.int32).max
 
 
@@ -96,10 +97,12 @@ class TokenGrammar:
         style, bar, timesig = ids_of("Style"), ids_of("Bar"), ids_of("TimeSig")
         position, tempo, program = ids_of("Position"), ids_of("Tempo"), ids_of("Program")
         pitch, velocity, duration = ids_of("Pitch"), ids_of("Velocity"), ids_of("Duration")
-        eos, pad = ids_of("EOS"), ids_of("PAD")
+        eos, pad, key = ids_of("EOS"), ids_of("PAD"), ids_of("Key")
 
         table[START, style] = AFTER_STYLE
         table[AFTER_STYLE, bar] = EXPECT_METER
+        table[AFTER_STYLE, key] = AFTER_KEY
+        table[AFTER_KEY, bar] = EXPECT_METER
         table[END, pad] = END  # so no row is empty; generation stops at EOS anyway
         for m, meter in enumerate(meters):
             table[EXPECT_METER, timesig[m]] = in_bar("bar_start", m)
@@ -294,7 +297,7 @@ class TokenGrammar:
             if nxt < 0 and state == START and not self._is_kind(b, "Style"):
                 state = AFTER_STYLE
                 nxt = int(table[state, b])
-            if nxt < 0 and state == AFTER_STYLE and not self._is_kind(b, "Bar"):
+            if nxt < 0 and state in (AFTER_STYLE, AFTER_KEY) and not self._is_kind(b, "Bar"):
                 for o in opening:
                     kept.append(o)
                     state = int(table[state, o])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from composer.errors import ConfigError
+from composer.music.keys import KEYS, key_token_value
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ ANY_STYLE = "any"
 
 
 STYLE_PREFIX = "Style_"
+
+
+KEY_PREFIX = "Key_"
 
 
 PAD_TOKEN = "PAD_None"
@@ -59,6 +63,8 @@ class TokenizerSettings:
     max_numerator: int = 16  # meters with a bigger numerator are left out of the vocabulary
     bpe_transpositions: int = 2  # random transposed copies of each piece added to BPE training
     seed: int = 0  # for those transpositions
+    voices: bool = True  # tracks sharing a program keep apart as voices (own Program tokens)
+    keys: bool = True  # a Key_<key> token after the style token (24 keys and Key_any)
 
     def validate(self) -> None:
         if not 2 <= self.positions_per_beat <= 96:
@@ -80,6 +86,11 @@ class TokenizerSettings:
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
+
+
+def key_token(key: tuple[int, int]) -> str:
+    """``Key_D-major`` for ``(0, 2)``."""
+    return KEY_PREFIX + key_token_value(*key)
 
 
 def style_token(style: str) -> str:
@@ -121,6 +132,8 @@ def _miditok_config(settings: TokenizerSettings, styles: Sequence[str],
     from miditok import TokenizerConfig
 
     specials = ["PAD", "EOS", *(style_token(s) for s in (*styles, ANY_STYLE))]
+    if settings.keys:
+        specials += [key_token(k) for k in KEYS] + [KEY_PREFIX + ANY_STYLE]
     lo, hi = settings.pitch_range
     return TokenizerConfig(
         pitch_range=(lo, hi + 1),

@@ -5,14 +5,17 @@ concatenated), ``<split>.index.jsonl`` (one row per sequence), ``meta.json`` and
 the ``tokenizer.json`` they were made with::
 
     meta.json   {"vocab_size", "pad_id", "bos_id": null, "eos_id", "style_ids": {style: id},
+                 "prefix_len", "any_key_id",
                  "tokenizer_sha256", "corpus_manifest_sha256", "shard_version",
                  "splits": {split: {"pieces", "sequences", "tokens"}},
                  "augmentation": {"transpositions": [...], "mode": "precomputed"}}
     index row   {"id", "style", "offset", "length", "transpose"}   (offset/length in ids)
 
-Every sequence is ``Style_<style> ... EOS``. Key augmentation is precomputed: each
-train piece also appears transposed by every amount in ``transpositions`` that keeps its
-notes inside the pitch range (one index row each); val and test are not transposed.
+Every sequence is ``Style_<style> Key_<key> ... EOS`` (no key token in format 1
+tokenizers; ``meta.json``'s ``prefix_len`` says how many tokens precede the music). Key
+augmentation is precomputed: each train piece also appears transposed by every amount in
+``transpositions`` that keeps its notes inside the pitch range (one index row each), its
+key token moved with it; val and test are not transposed.
 ``meta.json`` records what made the shards (``shard_source``: the tokenizer's and the
 corpus manifest's sha256, the transpositions and the shard format), and
 ``shards_stale_reason`` compares that with a corpus and tokenizer, so a caller that
@@ -41,6 +44,7 @@ from composer.corpus.split import SPLITS
 from composer.errors import ComposerError, ConfigError, CorpusError
 from composer.io.digest import sha256_file
 from composer.io.outputs import prepare_out_dir, write_atomic
+from composer.music.keys import key_from_name, transpose_key
 from composer.tokens.pieces import NOT_MADE, WORKER, manifest_sha256, pool_map, read_midi, read_score
 from composer.tokens.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, tokenizer_path
 
@@ -48,7 +52,7 @@ log = logging.getLogger(__name__)
 
 META = "meta.json"
 CACHE_DIR = ".cache"
-SHARD_VERSION = 1  # bump when shard contents change, to invalidate caches
+SHARD_VERSION = 2  # bump when shard contents change, to invalidate caches
 DEFAULT_TRANSPOSITIONS = tuple(range(-6, 7))
 SOURCE_KEYS = ("tokenizer_sha256", "corpus_manifest_sha256", "shard_version")  # meta.json: what made them
 
@@ -87,10 +91,12 @@ class _PieceJob:
     transpositions: tuple[int, ...]
     cache: str | None  # cache file to read or write, None for no cache
     sha256: str | None = None  # the file's hash in the manifest
+    key: str | None = None  # the manifest's key estimate, "D major"
 
 
 def _cache_key(tok: Tokenizer, record: dict[str, Any], transpositions: tuple[int, ...]) -> str:
-    text = f"{SHARD_VERSION}:{tok.sha256}:{record.get('sha256')}:{record['style']}:{transpositions}"
+    text = (f"{SHARD_VERSION}:{tok.sha256}:{record.get('sha256')}:{record['style']}:{transpositions}"
+            f":{record.get('key')}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -115,8 +121,13 @@ def _piece_job(job: _PieceJob) -> tuple[list[tuple[int, np.ndarray]], str | None
         return [], f"{exc}" if str(job.midi) in str(exc) else f"{Path(job.midi).name}: {exc}", False
     shifted = [(k, tok.transpose_base(base, k)) for k in job.transpositions]
     kept = [(k, b) for k, b in shifted if b is not None]
-    head, tail = np.array([tok.style_id(job.style)]), np.array([tok.eos_id])
-    out = [(k, np.concatenate([head, ids, tail]).astype(np.uint16))
+    key = key_from_name(job.key)
+    tail = np.array([tok.eos_id])
+
+    def head(shift: int) -> np.ndarray:
+        return np.array(tok.prefix(job.style, None if key is None else transpose_key(key, shift)))
+
+    out = [(k, np.concatenate([head(k), ids, tail]).astype(np.uint16))
            for (k, _), ids in zip(kept, tok.bpe_many([b for _, b in kept]), strict=True)]
     if job.cache:
         _save_cache(Path(job.cache), out)
@@ -203,7 +214,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
         if not config.use_cache:
             cache.unlink(missing_ok=True)
         sha = r.get("sha256") if isinstance(r.get("sha256"), str) else None
-        jobs.append(_PieceJob(str(config.corpus_dir / r["midi"]), r["style"], shifts, str(cache), sha))
+        key = r.get("key") if isinstance(r.get("key"), str) else None
+        jobs.append(_PieceJob(str(config.corpus_dir / r["midi"]), r["style"], shifts, str(cache), sha, key))
     writer = _ShardWriter(config.out_dir)
     skipped: list[dict[str, str]] = []
     reused = 0
@@ -227,6 +239,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: Progress | None = None) ->
             "bos_id": None,
             "eos_id": tok.eos_id,
             "style_ids": tok.style_ids,
+            "prefix_len": tok.prefix_len,
+            "any_key_id": tok.any_key_id,
             "tokenizer_sha256": tok.sha256,
             "corpus_manifest_sha256": corpus_hash,
             "shard_version": SHARD_VERSION,

@@ -11,9 +11,14 @@ Two id spaces exist. *Base* ids number the REMI tokens (``Pitch_60``, ``Bar_None
 ``len(base_vocab)`` ids are the base tokens themselves. Everything is saved in one JSON
 file, ``tokenizer.json``, that the model bundle carries.
 
-Parts that share a MIDI program are merged into one stream by miditok (the four voices
-of a chorale all sing program 52), so a decoded chorale has one choir track holding all
-of its notes; voice identity is not kept, the notes are.
+A piece opens with ``Style_<name> Key_<key>`` (format 2; the key token is the piece's
+estimated key, transposed with it, or ``Key_any``). Tracks that share a MIDI program
+stay apart as *voices* (``composer.music.voices``): voice 0 of a program is written with
+its own ``Program`` token, voices 1, 2… with ``Program`` tokens of programs the training
+corpus does not use (the ``voice_programs`` table, saved with the tokenizer). So the
+four choir tracks of a chorale are four token programs, and decoding gives back four
+tracks on the choir's program, named Soprano, Alto, Tenor and Bass. Format 1 files (one
+merged track per program, no key token) still load.
 
 BPE itself (training, the entry table, the cached bar-word encoder: everything that
 touches miditok's private attributes) lives in ``composer.tokens.bpe``."""
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -38,12 +43,24 @@ if TYPE_CHECKING:
     import symusic
 
     from composer.tokens.grammar import TokenGrammar
-from composer.tokens.settings import ANY_STYLE, EOS_TOKEN, MAX_IDS, PAD_TOKEN, TokenizerSettings, style_token
+from composer.music.keys import KEYS
+from composer.music.voices import max_chord, voice_indexes, voice_name
+from composer.tokens.settings import (
+    ANY_STYLE,
+    EOS_TOKEN,
+    KEY_PREFIX,
+    MAX_IDS,
+    PAD_TOKEN,
+    TokenizerSettings,
+    key_token,
+    style_token,
+)
 
 TOKENIZER_FILE = "tokenizer.json"
 
 
-FORMAT_VERSION = 1  # bump when the token layout changes; old tokenizer files are refused
+FORMAT_VERSION = 2  # bump when the token layout changes; old tokenizer files are refused
+READABLE_FORMATS = (1, 2)  # 1: no voices, no key token
 
 
 
@@ -57,6 +74,9 @@ class Tokenizer:
     settings: TokenizerSettings
     sha256: str = ""  # of tokenizer.json, so shards can name the tokenizer they came from
     info: dict[str, Any] = field(default_factory=dict)  # what it was trained on
+    # (program, voice) → the program its notes are written with in tokens; voice 0 of a
+    # program not listed is written as itself
+    voice_programs: dict[tuple[int, int], int] = field(default_factory=dict)
 
     # ---- vocabulary -------------------------------------------------------------------
 
@@ -110,7 +130,8 @@ class Tokenizer:
 
     @cached_property
     def special_ids(self) -> frozenset[int]:
-        return frozenset([self.pad_id, self.eos_id, *self.style_ids.values()])
+        keys = [*self.key_ids.values(), self.any_key_id] if self.settings.keys else []
+        return frozenset([self.pad_id, self.eos_id, *self.style_ids.values(), *keys])
 
     def style_id(self, style: str) -> int:
         try:
@@ -118,6 +139,97 @@ class Tokenizer:
         except KeyError:
             raise ConfigError(f"unknown style '{style}'; this tokenizer knows "
                               f"{', '.join(sorted(self.style_ids))}") from None
+
+    # ---- keys and voices ---------------------------------------------------------------
+
+    @cached_property
+    def key_ids(self) -> dict[tuple[int, int], int]:
+        """(mode, tonic) → id of its ``Key_`` token; empty for a tokenizer without keys."""
+        if not self.settings.keys:
+            return {}
+        return {k: self.base_ids[key_token(k)] for k in KEYS}
+
+    @property
+    def any_key_id(self) -> int | None:
+        return self.base_ids.get(KEY_PREFIX + ANY_STYLE)
+
+    @property
+    def prefix_len(self) -> int:
+        """Tokens before the music: the style, and the key where the format has one."""
+        return 2 if self.settings.keys else 1
+
+    def prefix(self, style: str, key: tuple[int, int] | None = None) -> list[int]:
+        """``[Style_<style>]`` or ``[Style_<style>, Key_<key>]`` (``Key_any`` for ``None``)."""
+        head = [self.style_id(style)]
+        if self.settings.keys:
+            head.append(self.key_ids[key] if key is not None else int(self.any_key_id))
+        return head
+
+    def key_of_id(self, token_id: int) -> tuple[int, int] | None:
+        """The key a ``Key_`` id stands for; ``None`` for ``Key_any`` or another id."""
+        for key, i in self.key_ids.items():
+            if i == token_id:
+                return key
+        return None
+
+    @cached_property
+    def _voice_of_token_program(self) -> dict[int, tuple[int, int]]:
+        return {t: pv for pv, t in self.voice_programs.items()}
+
+    def token_program(self, program: int, voice: int) -> int:
+        """The program voice ``voice`` of ``program`` is written with in tokens."""
+        for v in range(voice, 0, -1):  # a voice the corpus never had shares the highest known
+            if (program, v) in self.voice_programs:
+                return self.voice_programs[(program, v)]
+        return program
+
+    def voice_of(self, token_program: int) -> tuple[int, int]:
+        """(General MIDI program, voice) of a token program."""
+        return self._voice_of_token_program.get(token_program, (token_program, 0))
+
+    def token_programs(self, programs: Iterable[int]) -> set[int]:
+        """Every token program that writes one of ``programs`` (their voices included)."""
+        wanted = {int(p) for p in programs}
+        return wanted | {t for (p, _), t in self.voice_programs.items() if p in wanted}
+
+    def voice_limits(self) -> dict[int, int]:
+        """Token program → most notes its voice starts at one onset (only voices with a limit)."""
+        if not self.settings.voices:
+            return {}  # format 1: one track holds every voice of a program, chords and all
+        limits = {t: max_chord(self.voice_of(t)[0]) for t in range(128)}
+        return {t: n for t, n in limits.items() if n > 0}
+
+    def to_token_programs(self, score: symusic.Score) -> symusic.Score:
+        """A copy of ``score`` whose tracks carry their token programs (voices kept apart)."""
+        out = score.copy()
+        if not self.settings.voices:
+            return out
+        pitched = [t for t in out.tracks if not t.is_drum]
+        voices = voice_indexes([t.program for t in pitched], [t.name for t in pitched])
+        for track, voice in zip(pitched, voices, strict=True):
+            track.program = self.token_program(track.program, voice)
+        return out
+
+    def from_token_programs(self, score: symusic.Score) -> symusic.Score:
+        """Tracks back on their General MIDI programs, named by voice, in score order (in place)."""
+        if not self.settings.voices:
+            return score
+        from composer.music.instruments import instrument_for
+
+        placed = [(self.voice_of(t.program), t) for t in score.tracks]
+        voices_of: dict[int, int] = {}
+        for (program, voice), _ in placed:
+            voices_of[program] = max(voices_of.get(program, 0), voice + 1)
+        placed.sort(key=lambda pt: pt[0])  # GM order is score order: violin, viola, cello
+        tracks = []
+        for (program, voice), track in placed:
+            track.program = program
+            track.name = voice_name(instrument_for(program).name, program, voice, voices_of[program])
+            tracks.append(track)
+        score.tracks.clear()
+        for track in tracks:
+            score.tracks.append(track)
+        return score
 
     @cached_property
     def grammar(self) -> TokenGrammar:
@@ -149,7 +261,7 @@ class Tokenizer:
 
         Raises ``InputFileError`` when no note survives (all outside the pitch range).
         """
-        seq = self.remi.encode(score, encode_ids=False)
+        seq = self.remi.encode(self.to_token_programs(score), encode_ids=False)
         ids = np.asarray(seq.ids, dtype=np.int64)
         last = np.flatnonzero(self._is_duration[ids]) if len(ids) else np.empty(0, dtype=np.int64)
         if len(last) == 0:
@@ -169,9 +281,11 @@ class Tokenizer:
     def _bpe(self) -> BarBpe:
         return BarBpe(self.remi, self.bar_id, np.array([len(e) for e in self.entries]))
 
-    def encode_score(self, score: symusic.Score, style: str, *, eos: bool = True) -> list[int]:
-        """``[Style_<style>, ...REMI+BPE ids..., EOS]``; ``eos=False`` for a prompt to continue."""
-        head = [self.style_id(style)]
+    def encode_score(self, score: symusic.Score, style: str, *, key: tuple[int, int] | None = None,
+                     eos: bool = True) -> list[int]:
+        """``[Style_<style>, Key_<key>, ...REMI+BPE ids..., EOS]``; ``eos=False`` for a prompt to
+        continue. ``key=None`` writes ``Key_any`` (and nothing in format 1)."""
+        head = self.prefix(style, key)
         body = self.bpe(self.encode_base(score)).tolist()
         return head + body + ([self.eos_id] if eos else [])
 
@@ -237,12 +351,13 @@ class Tokenizer:
         remi_only = [int(b) for b in base if int(b) not in self.special_ids]
         tokens = [self.base_vocab[b] for b in remi_only]
         try:
-            return self.remi.decode(TokSequence(tokens=tokens, ids=remi_only))
+            score = self.remi.decode(TokSequence(tokens=tokens, ids=remi_only))
         except Exception as exc:  # re-raised, named: the grammar let through what miditok refuses
             head = " ".join(tokens[:8]) + (" ..." if len(tokens) > 8 else "")
             raise DecodingError(
                 f"miditok could not decode {len(tokens)} grammatical tokens ({head}): "
                 f"{type(exc).__name__}: {exc}; this is a bug, please report it") from exc
+        return self.from_token_programs(score)
 
     # ---- saving -------------------------------------------------------------------
 
@@ -252,7 +367,9 @@ class Tokenizer:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         extra = {"composer": {"format": FORMAT_VERSION, "styles": self.styles,
-                              "settings": asdict(self.settings), "info": self.info}}
+                              "settings": asdict(self.settings), "info": self.info,
+                              "voice_programs": [[p, v, t] for (p, v), t
+                                                 in sorted(self.voice_programs.items())]}}
         self.remi.save(tmp, additional_attributes=extra)
         tmp.replace(path)
         self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -280,17 +397,21 @@ def load_tokenizer(path: Path | str) -> Tokenizer:
         raise ConfigError(f"{file}: not a composer tokenizer file; train it again") from None
     if not isinstance(ours, dict):
         raise ConfigError(f"{file}: not a composer tokenizer file; train it again")
-    if ours.get("format") != FORMAT_VERSION:
+    if ours.get("format") not in READABLE_FORMATS:
         raise ConfigError(f"{file}: tokenizer format {ours.get('format')}, this composer reads "
-                          f"{FORMAT_VERSION}; train the tokenizer again")
+                          f"{', '.join(map(str, READABLE_FORMATS))}; train the tokenizer again")
     try:
         remi = REMI(params=file)
     except Exception as exc:
         raise ConfigError(f"{file}: miditok cannot load it ({exc})") from None
     try:
-        tok = Tokenizer(remi=remi, styles=[str(s) for s in ours["styles"]],
-                        settings=TokenizerSettings.from_dict(ours.get("settings", {})),
-                        sha256=hashlib.sha256(raw).hexdigest(), info=dict(ours.get("info", {})))
+        settings = TokenizerSettings.from_dict(ours.get("settings", {}))
+        if ours["format"] == 1:
+            settings.voices = settings.keys = False
+        voice_programs = {(int(p), int(v)): int(t) for p, v, t in ours.get("voice_programs", [])}
+        tok = Tokenizer(remi=remi, styles=[str(s) for s in ours["styles"]], settings=settings,
+                        sha256=hashlib.sha256(raw).hexdigest(), info=dict(ours.get("info", {})),
+                        voice_programs=voice_programs)
         tok.check_ids()
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ConfigError(f"{file}: a damaged composer tokenizer file; train it again") from None

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from composer.corpus.build import read_manifest
 from composer.errors import ComposerError, CorpusError
 from composer.io.outputs import prepare_out_dir
+from composer.music.voices import voice_indexes
 from composer.tokens.bpe import train_bpe
 from composer.tokens.pieces import NOT_MADE, WORKER, manifest_sha256, pool_map, read_score
 from composer.tokens.settings import TokenizerSettings, new_remi
@@ -43,10 +45,49 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _init_untrained(settings: dict[str, Any], styles: list[str], meters: list[str]) -> None:
+def _init_untrained(settings: dict[str, Any], styles: list[str], meters: list[str],
+                    voice_programs: list[list[int]]) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     remi = new_remi(TokenizerSettings.from_dict(settings), styles, meters, warn=False)
-    WORKER["tokenizer"] = Tokenizer(remi=remi, styles=styles, settings=TokenizerSettings.from_dict(settings))
+    WORKER["tokenizer"] = Tokenizer(remi=remi, styles=styles, settings=TokenizerSettings.from_dict(settings),
+                                    voice_programs={(p, v): t for p, v, t in voice_programs})
+
+
+def _no_init() -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _programs_job(path: str) -> list[int]:
+    """The General MIDI programs of a piece's pitched tracks, in order ([] if unreadable)."""
+    try:
+        return [t.program for t in read_score(Path(path)).tracks if not t.is_drum]
+    except ComposerError:
+        return []
+
+
+def voice_program_table(pieces: Iterable[Sequence[int]]) -> dict[tuple[int, int], int]:
+    """(program, voice ≥ 1) → a token program for every voice the pieces have.
+
+    Each piece lists its tracks' programs in order. Voice 0 keeps its own program; the
+    others take the programs that no piece uses, the nearest above their own first, so
+    the four choir voices of a chorale (52) are written 52, 53, 54, 55 when those are free.
+    """
+    voices: dict[int, int] = {}
+    used: set[int] = set()
+    for programs in pieces:
+        used.update(programs)
+        for program, voice in zip(programs, voice_indexes(programs), strict=True):
+            voices[program] = max(voices.get(program, 0), voice + 1)
+    free = [p for p in range(128) if p not in used]
+    table: dict[tuple[int, int], int] = {}
+    for program in sorted(voices):
+        for voice in range(1, voices[program]):
+            if not free:
+                return table  # more voices than free programs: the rest share the last
+            slot = min(free, key=lambda f: (f - program) % 128)
+            free.remove(slot)
+            table[(program, voice)] = slot
+    return table
 
 
 def _base_job(path: str) -> tuple[np.ndarray | None, int, str | None]:
@@ -79,7 +120,13 @@ def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings
     skipped: list[dict[str, str]] = []
     notes = 0
     workers = workers or os.cpu_count() or 1
-    results = pool_map(_base_job, jobs, workers, _init_untrained, (asdict(settings), styles, meters))
+    voice_programs: dict[tuple[int, int], int] = {}
+    if settings.voices:
+        every = [str(corpus_dir / r["midi"]) for r in records]
+        voice_programs = voice_program_table(pool_map(_programs_job, every, workers, _no_init, ()))
+    table_rows = [[p, v, t] for (p, v), t in sorted(voice_programs.items())]
+    results = pool_map(_base_job, jobs, workers, _init_untrained,
+                       (asdict(settings), styles, meters, table_rows))
     for done, (record, (base, n_notes, reason)) in enumerate(zip(train, results, strict=True), 1):
         if base is None:
             skipped.append({"id": record["id"], "reason": reason or "unknown"})
@@ -91,7 +138,7 @@ def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings
     if not sequences:
         raise CorpusError(f"{corpus_dir}: no train piece could be tokenized "
                           f"(first problem: {skipped[0]['reason']})")
-    helper = Tokenizer(remi=remi, styles=styles, settings=settings)
+    helper = Tokenizer(remi=remi, styles=styles, settings=settings, voice_programs=voice_programs)
     rng = random.Random(settings.seed)
     extra = []
     for base in sequences:
@@ -101,7 +148,7 @@ def train_tokenizer(corpus_dir: Path, out_dir: Path, settings: TokenizerSettings
             if moved is not None:
                 extra.append(moved)
     train_bpe(remi, [s.astype(np.int64) for s in sequences] + extra, settings.vocab_size)
-    tok = Tokenizer(remi=remi, styles=styles, settings=settings)
+    tok = Tokenizer(remi=remi, styles=styles, settings=settings, voice_programs=voice_programs)
     tok.check_ids()
     bpe_tokens = sum(len(ids) for ids in tok.bpe_many([s.astype(np.int64) for s in sequences]))
     base_tokens = int(sum(len(s) for s in sequences))

@@ -52,6 +52,16 @@ class TokenData:
     def style_ids(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.meta["style_ids"].items()}
 
+    @property
+    def prefix_len(self) -> int:
+        """Tokens before the music in every sequence: style, and key (format 2)."""
+        return int(self.meta.get("prefix_len", 1))
+
+    @property
+    def any_key_id(self) -> int | None:
+        value = self.meta.get("any_key_id")
+        return None if value is None else int(value)
+
 
 def load_token_data(root: Path, splits: tuple[str, ...] = ("train", "val")) -> TokenData:
     """Open the shards of ``root``; a ``ConfigError`` says what is missing."""
@@ -83,38 +93,74 @@ class BatchSpec:
     block_size: int  # tokens per training window
     seed: int  # data seed; batches depend only on (seed, step)
     style_dropout: float = 0.0  # chance of replacing the style token by Style_any
+    key_dropout: float = 0.0  # chance of replacing the key token by Key_any
+    style_temperature: float = 1.0  # style shares ∝ (style's tokens) ** this; 1 = as in the corpus
+
+
+def style_shares(shard: SplitShard, temperature: float) -> dict[str, float]:
+    """Each style's share of training windows: its token count to the power ``temperature``,
+    normalised. 1 keeps the corpus's proportions, 0 gives every style the same share;
+    in between, small styles are seen more often than their size alone would give them,
+    as multilingual language models sample their languages."""
+    tokens: dict[str, float] = {}
+    for style, length in zip(shard.styles, shard.lengths.tolist(), strict=True):
+        tokens[style] = tokens.get(style, 0.0) + float(length)
+    powered = {s: t ** temperature for s, t in tokens.items() if t > 0}
+    total = sum(powered.values())
+    return {s: v / total for s, v in sorted(powered.items())}
+
+
+def row_weights(shard: SplitShard, temperature: float) -> np.ndarray:
+    """(S,) probability of drawing each sequence: its style's share, then ∝ its length."""
+    shares = style_shares(shard, temperature)
+    styles = np.array(shard.styles)
+    weights = np.zeros(len(shard), dtype=np.float64)
+    for style, share in shares.items():
+        mine = styles == style
+        weights[mine] = share * shard.lengths[mine] / shard.lengths[mine].sum()
+    return weights / weights.sum()
+
+
+_WEIGHTS: dict[tuple[int, float], np.ndarray] = {}
 
 
 def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, world: int = 1
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's share of the global training batch for ``step``: inputs, targets (B, T).
 
-    Every window starts with its piece's style token, even when it is cut from the
-    middle of a piece; windows shorter than ``block_size`` are padded and the padding
-    is ignored by the loss.
+    Every window starts with its piece's prefix (style token, and key token where the
+    shards have one), even when it is cut from the middle of a piece; windows shorter
+    than ``block_size`` are padded and the padding is ignored by the loss. Pieces are
+    drawn style by style (``style_shares``), then in proportion to their length.
     """
     shard = data.splits["train"]
     if len(shard) == 0:
         raise ConfigError(f"{data.root}: the train split is empty")
     rng = np.random.default_rng([spec.seed, step])
-    t = spec.block_size
-    weights = shard.lengths / shard.lengths.sum()
-    rows = rng.choice(len(shard), size=spec.batch_size, p=weights)  # (B,)
-    # body of a sequence = everything after its leading style token
-    body_len = shard.lengths[rows] - 1  # (B,)
+    n_prefix = data.prefix_len
+    t = spec.block_size + 1 - n_prefix  # body tokens per window
+    cache_key = (id(shard), spec.style_temperature)
+    if cache_key not in _WEIGHTS:
+        _WEIGHTS.clear()
+        _WEIGHTS[cache_key] = row_weights(shard, spec.style_temperature)
+    rows = rng.choice(len(shard), size=spec.batch_size, p=_WEIGHTS[cache_key])  # (B,)
+    body_len = shard.lengths[rows] - n_prefix  # (B,)
     max_start = np.maximum(body_len - t, 0)  # (B,)
     starts = (rng.random(spec.batch_size) * (max_start + 1)).astype(np.int64)  # (B,)
     dropped = rng.random(spec.batch_size) < spec.style_dropout  # (B,)
+    key_dropped = rng.random(spec.batch_size) < spec.key_dropout  # (B,)
 
     mine = np.arange(rank, spec.batch_size, world)
-    width = np.arange(t)  # (T,)
-    take = shard.offsets[rows][:, None] + 1 + starts[:, None] + width[None, :]  # (B, T)
-    valid = (starts[:, None] + width[None, :]) < body_len[:, None]  # (B, T)
-    body = shard.tokens[np.where(valid, take, 0)].astype(np.int64)  # (B, T)
-    style = shard.tokens[shard.offsets[rows]].astype(np.int64)  # (B,)
-    style = np.where(dropped, data.style_ids.get("any", style), style)
-    windows = np.concatenate([style[:, None], body], axis=1)  # (B, T + 1)
-    valid = np.concatenate([np.ones((spec.batch_size, 1), dtype=bool), valid], axis=1)  # (B, T + 1)
+    width = np.arange(t)  # (t,)
+    take = shard.offsets[rows][:, None] + n_prefix + starts[:, None] + width[None, :]  # (B, t)
+    valid = (starts[:, None] + width[None, :]) < body_len[:, None]  # (B, t)
+    body = shard.tokens[np.where(valid, take, 0)].astype(np.int64)  # (B, t)
+    prefix = shard.tokens[shard.offsets[rows][:, None] + np.arange(n_prefix)].astype(np.int64)  # (B, P)
+    prefix[:, 0] = np.where(dropped, data.style_ids.get("any", prefix[:, 0]), prefix[:, 0])
+    if n_prefix > 1 and data.any_key_id is not None:
+        prefix[:, 1] = np.where(key_dropped, data.any_key_id, prefix[:, 1])
+    windows = np.concatenate([prefix, body], axis=1)  # (B, T + 1)
+    valid = np.concatenate([np.ones((spec.batch_size, n_prefix), dtype=bool), valid], axis=1)  # (B, T + 1)
     windows = np.where(valid, windows, data.pad_id)
     windows, valid = windows[mine], valid[mine]
     inputs = torch.from_numpy(windows[:, :-1].copy())  # (b, T)
@@ -128,9 +174,11 @@ def eval_windows(data: TokenData, split: str, block_size: int, max_windows: int 
 
     Sequences are visited style by style in turn (the first piece of every style, then
     the second…), so a ``max_windows`` limit still samples every style. Each window after
-    the first of a sequence is prefixed by the sequence's style token, as in training;
-    the style position itself is never scored twice.
+    the first of a sequence is prefixed by the sequence's prefix (style, key), as in
+    training; the prefix itself is never scored twice.
     """
+    n_prefix = data.prefix_len
+    chunk = block_size + 1 - n_prefix
     shard = data.splits[split]
     seen: dict[str, int] = {}
     rank = []
@@ -140,9 +188,9 @@ def eval_windows(data: TokenData, split: str, block_size: int, max_windows: int 
     produced = 0
     for _, _, row in sorted(rank):
         sequence = shard.tokens[shard.offsets[row]: shard.offsets[row] + shard.lengths[row]]
-        style, body = sequence[:1], sequence[1:]
-        for start in range(0, max(1, len(body)), block_size):
-            yield shard.styles[row], np.concatenate([style, body[start:start + block_size]]).astype(np.int64)
+        prefix, body = sequence[:n_prefix], sequence[n_prefix:]
+        for start in range(0, max(1, len(body)), chunk):
+            yield shard.styles[row], np.concatenate([prefix, body[start:start + chunk]]).astype(np.int64)
             produced += 1
             if max_windows is not None and produced >= max_windows:
                 return

@@ -31,6 +31,8 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     style_dropout: float = 0.1  # chance a window's style token becomes Style_any
+    key_dropout: float = 0.1  # chance a window's key token becomes Key_any (format 2 shards)
+    style_temperature: float = 1.0  # style shares ∝ tokens ** this (1 = as in the corpus, 0 = equal)
     eval_every: int = 250  # steps between validation passes (and checkpoints)
     eval_windows: int = 200  # validation windows per pass (None-like 0 means all)
     log_every: int = 10  # steps between training-loss lines in metrics.jsonl
@@ -70,6 +72,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"dtype must be float32 or bfloat16, not {self.dtype!r}")
+        if not 0.0 <= self.style_temperature <= 1.0:
+            raise ConfigError(f"style_temperature must be between 0 and 1, not {self.style_temperature}")
+        for name in ("style_dropout", "key_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be at least 0 and below 1, not {getattr(self, name)}")
         for name in ("batch_size", "max_steps", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")

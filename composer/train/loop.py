@@ -157,7 +157,8 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
 
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    spec = BatchSpec(config.batch_size, config.model.block_size, config.seed, config.style_dropout)
+    spec = BatchSpec(config.batch_size, config.model.block_size, config.seed, config.style_dropout,
+                     config.key_dropout, config.style_temperature)
     run_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_file = tokens_dir / TOKENIZER_FILE
     if dist_info.is_main and tokenizer_file.is_file():  # the bundle will carry it
