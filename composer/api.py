@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MODEL_ENV = "COMPOSER_MODEL"
 TEMPO_RANGE = (20.0, 400.0)  # quarter notes per minute that --tempo accepts
 MAX_BARS = 512
+MAX_CANDIDATES = 64
 
 
 
@@ -73,6 +74,7 @@ class GenerationSettings:
     tempo: float | None = None  # quarter notes per minute
     pitch_range: tuple[int, int] | None = None  # lowest and highest MIDI pitch
     max_entries_per_bar: int = 256  # a bar longer than this (a model stuck in a loop) is closed
+    candidates: int = 1  # pieces written per piece kept; the critic keeps the best
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Composer:
                               f"{', '.join(self.styles)}")
         if not 1 <= settings.bars <= MAX_BARS or bars_total > MAX_BARS:
             raise ConfigError(f"--bars {settings.bars}: choose 1 to {MAX_BARS} bars")
+        if not 1 <= settings.candidates <= MAX_CANDIDATES:
+            raise ConfigError(f"--candidates {settings.candidates}: choose 1 to {MAX_CANDIDATES}")
         low, high = TEMPO_RANGE
         if settings.tempo is not None and not low <= settings.tempo <= high:
             raise ConfigError(f"--tempo {settings.tempo:g}: choose {low:g} to {high:g} "
@@ -259,6 +263,46 @@ class Composer:
         tempo = self.bundle.styles.get(settings.style, {}).get("tempo")
         return float(tempo) if isinstance(tempo, (int, float)) and tempo > 0 else None
 
+    def _choose(self, decoded: list[Decoded], settings: GenerationSettings, key: tuple[int, int] | None
+                ) -> list[tuple[Decoded, symusic.Score, dict[str, Any]]]:
+        """Of every ``settings.candidates`` samples in a row, the one the critic likes best,
+        with its score and what the critic said (nothing to say when there is one)."""
+        scores = [self._score_of(d.ids) for d in decoded]
+        n = settings.candidates
+        if n == 1:
+            return [(d, s, {}) for d, s in zip(decoded, scores, strict=True)]
+        from composer.generate.critic import best_candidate, critique
+
+        margins = self._style_margins([d.ids for d in decoded], [s.note_num() for s in scores],
+                                      settings.style)
+        ranges = {role: (int(r[0]), int(r[1])) for role, r in
+                  (self.bundle.styles.get(settings.style, {}).get("ranges") or {}).items()}
+        chosen = []
+        for first in range(0, len(decoded), n):
+            verdicts = [critique(scores[i], key, ranges, margins[i]) for i in range(first, first + n)]
+            best = best_candidate(verdicts)
+            chosen.append((decoded[first + best], scores[first + best],
+                           {"critic": {"candidates": n, "chosen": best + 1,
+                                       "total": round(verdicts[best].total, 4)}}))
+        return chosen
+
+    def _style_margins(self, sequences: list[list[int]], notes: list[int], style: str) -> list[float]:
+        """Per sequence, bits per note by which the model finds it likelier in ``style`` than
+        in no style: the model as its own style classifier."""
+        if style == "any":
+            return [0.0] * len(sequences)
+        import numpy as np
+
+        from composer.model.likelihood import sequence_nll
+
+        any_id = self.tokenizer.style_ids["any"]
+        prefix = self.tokenizer.prefix_len
+        rows = [np.asarray(ids, dtype=np.int64) for ids in sequences]
+        styled = sequence_nll(self.model, rows, prefix=prefix)
+        plain = sequence_nll(self.model, [np.concatenate([[any_id], r[1:]]) for r in rows], prefix=prefix)
+        return [float(p.sum() - s.sum()) / np.log(2) / max(1, n)
+                for s, p, n in zip(styled, plain, notes, strict=True)]
+
     def _score_of(self, ids: list[int]) -> symusic.Score:
         """Ids → score, each sung or blown voice made one line (a note ends where the next starts)."""
         from composer.generate.fit import legato_voices
@@ -289,10 +333,11 @@ class Composer:
         prompt = self.tokenizer.prefix(style, key)
         tempo = self._tempo_for(settings)
         pieces = []
-        for decoded in self._decode(prompt, bars, settings, num, None):
-            score = fit_to_bars(self._score_of(decoded.ids), bars, tempo)
+        decoded_all = self._decode(prompt, bars, settings, num * settings.candidates, None)
+        for decoded, score, verdict in self._choose(decoded_all, settings, key):
+            score = fit_to_bars(score, bars, tempo)
             pieces.append(Piece(score, decoded.ids, self._provenance(
-                settings, command="generate", **self._written_in(key, tempo)),
+                settings, command="generate", **self._written_in(key, tempo), **verdict),
                 decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
@@ -324,13 +369,13 @@ class Composer:
         total = prompt_bars_tokens + bars
         self._check(settings, total)
         pieces = []
-        for decoded in self._decode(ids, total, settings, num, prepared.meter):
-            generated = self._score_of(decoded.ids)
+        decoded_all = self._decode(ids, total, settings, num * settings.candidates, prepared.meter)
+        for decoded, generated, verdict in self._choose(decoded_all, settings, key):
             score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,
                                       programs=back)
             pieces.append(Piece(score, decoded.ids, self._provenance(
                 settings, command="continue", prompt=prepared.name, prompt_bars=prompt_bars_tokens,
-                **self._written_in(key, None)), decoded.ending, decoded.forced_bars))
+                **self._written_in(key, None), **verdict), decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
 
 

@@ -24,6 +24,7 @@ from composer.corpus.split import assign_splits
 from composer.errors import CorpusError
 from composer.io.outputs import prepare_out_dir, write_atomic
 from composer.io.reader import ReadLimits
+from composer.music.voices import voice_ranges
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,8 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
     each estimated key among the style's train pieces (generation draws a key from it
     when none is asked for); ``tempo`` the median opening tempo of the sampled pieces
     (quarter notes per minute, the default when no ``--tempo`` is given); ``voices`` the
-    median number of parts.
+    median number of parts; ``ranges`` each voice role's usual pitches (5th to 95th
+    percentile, ``music.voices.voice_ranges``), for the critic.
     """
     import symusic
 
@@ -316,6 +318,7 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
                 entry.setdefault("_programs", Counter())[program] += 1
             if len(score.tempos):
                 entry.setdefault("_tempos", []).append(float(score.tempos[0].qpm))
+            entry.setdefault("_scores", []).append(score)
             entry.setdefault("_voices", []).append(sum(1 for t in score.tracks if t.note_num()))
     for entry in summary.values():
         counts = entry.pop("_programs", Counter())
@@ -326,6 +329,7 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
         entry["keys"] = {k: round(n / total, 4) for k, n in keys.most_common()} if total else {}
         tempos = entry.pop("_tempos", [])
         entry["tempo"] = round(float(statistics.median(tempos)), 1) if tempos else None
+        entry["ranges"] = {role: list(r) for role, r in voice_ranges(entry.pop("_scores", [])).items()}
         voices = entry.pop("_voices", [])
         entry["voices"] = int(statistics.median(voices)) if voices else None
     return dict(sorted(summary.items()))

@@ -1,6 +1,6 @@
 """Is the music any good? Metrics on models and on generated music.
 
-Bits per note against n-gram baselines (``ngram``, ``model_nll``), an independent style
+Bits per note against n-gram baselines (``ngram``, and ``composer.model.likelihood``), an independent style
 judge on note features (``note_features``, ``style_classifier``), key consistency,
 novelty against the training pieces, distribution overlap, and ``run``, which wires them
 into ``composer evaluate`` with a report (``report``) and plots (``plots``).

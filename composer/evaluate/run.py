@@ -5,7 +5,7 @@ same tokens) and metrics on generated music (validity: do samples decode, and di
 model close them at the bars asked for or did the decoder; style accuracy judged by an
 independent classifier, key keeping in continuations, novelty against the training
 pieces, MGEval-style distribution overlap). Every random choice is seeded, so a report
-can be reproduced. The work is done by small modules (``ngram``, ``model_nll``,
+can be reproduced. The work is done by small modules (``ngram``, ``composer.model.likelihood``,
 ``note_features``, ``style_classifier``, ``key_consistency``, ``novelty``,
 ``feature_overlap``); this one only wires them together.
 """
@@ -69,8 +69,8 @@ def bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus,
 
 def _bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus, tokens_dir: Path,
                    progress: Progress | None) -> dict[str, Any]:
-    from composer.evaluate.model_nll import sequence_nll
     from composer.evaluate.ngram import fit_ngram
+    from composer.model.likelihood import sequence_nll
     from composer.tokens.shards import read_split
 
     train_ids, train_rows = read_split(tokens_dir, "train")

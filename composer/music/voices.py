@@ -10,7 +10,13 @@ as music21's scores do: tracks that share a program are told apart by their orde
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import symusic
 
 MAX_VOICES_PER_PROGRAM = 8  # tracks beyond this many on one program share the last voice
 
@@ -97,4 +103,50 @@ def max_chord(program: int) -> int:
     return 0
 
 
-__all__ = ["MAX_VOICES_PER_PROGRAM", "is_monophonic_voice", "max_chord", "voice_indexes", "voice_name"]
+def voice_roles(score: symusic.Score) -> list[str | None]:
+    """Each track's role, ``"<program>:<voice>"`` (``"52:0"`` is a choir's top voice); ``None``
+    for a drum track. Roles, unlike track names, are the same in a corpus piece (whose
+    parts are called "S." or "Cello") and in a generated one ("Soprano", "Violoncello")."""
+    pitched = [t for t in score.tracks if not t.is_drum]
+    voices = iter(voice_indexes([t.program for t in pitched], [t.name for t in pitched]))
+    return [None if t.is_drum else f"{t.program}:{next(voices)}" for t in score.tracks]
+
+
+def voice_ranges(scores: Iterable[symusic.Score]) -> dict[str, tuple[int, int]]:
+    """Per voice role, the 5th and 95th percentile pitch of all its notes in ``scores``.
+
+    Percentiles rather than extremes, so one stray note of a real piece does not widen a
+    voice's range for good.
+    """
+    pitches: dict[str, list[np.ndarray]] = {}
+    for score in scores:
+        for role, track in zip(voice_roles(score), score.tracks, strict=True):
+            if role is not None and track.note_num():
+                pitches.setdefault(role, []).append(track.notes.numpy()["pitch"].astype(np.int64))
+    ranges: dict[str, tuple[int, int]] = {}
+    for role, parts in sorted(pitches.items()):
+        lo, hi = np.rint(np.percentile(np.concatenate(parts), [5, 95])).astype(np.int64)
+        ranges[role] = (int(lo), int(hi))
+    return ranges
+
+
+RANGE_MARGIN = 2  # semitones a voice may go beyond its range before a note counts as outside
+
+
+def out_of_range_share(score: symusic.Score, ranges: Mapping[str, tuple[int, int]],
+                       margin: int = RANGE_MARGIN) -> float:
+    """Share of the notes of voices with a known range outside ``[lo - margin, hi + margin]``;
+    0.0 when no voice of the score has one."""
+    total = outside = 0
+    for role, track in zip(voice_roles(score), score.tracks, strict=True):
+        if role not in ranges or not track.note_num():
+            continue
+        lo, hi = ranges[role]
+        pitch = track.notes.numpy()["pitch"].astype(np.int64)
+        total += len(pitch)
+        outside += int(np.count_nonzero((pitch < lo - margin) | (pitch > hi + margin)))
+    return outside / total if total else 0.0
+
+
+__all__ = ["MAX_VOICES_PER_PROGRAM", "RANGE_MARGIN", "is_monophonic_voice", "max_chord", "out_of_range_share",
+           "voice_indexes", "voice_name", "voice_ranges", "voice_roles"]
