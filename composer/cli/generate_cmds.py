@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from composer.api import TEMPO_RANGE
+from composer.api import DEFAULT_CANDIDATES, TEMPO_RANGE
 
 
 def _path_option(flag: str, name: str, text: str) -> Any:
@@ -30,7 +30,14 @@ def _sampling_options(function: Any) -> Any:
             help="Tempo in quarter notes per minute."
         ),
         click.option("--time-signature", default=None, help="Meter, e.g. 3/4 or 6/8."),
-        click.option("--key", default=None, help="Key: pitches outside it are not used, e.g. D, F#m."),
+        click.option("--key", default=None,
+                     help="Key to write in, e.g. D, F#m, 'Bb major' (default: generate draws one "
+                          "from the style's keys, continue keeps the prompt's)."),
+        click.option("--strict-key", is_flag=True,
+                     help="Also leave out every pitch outside the key's scale."),
+        click.option("--candidates", type=int, default=None,
+                     help=f"Write this many candidates per piece and keep the one the critic "
+                          f"likes best (1-64; default {DEFAULT_CANDIDATES})."),
         click.option(
             "--instrument",
             "instruments",
@@ -103,6 +110,8 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
         "top_p": kwargs["top_p"],
         "style_strength": kwargs["style_strength"],
         "key": kwargs["key"],
+        "strict_key": kwargs["strict_key"],
+        "candidates": DEFAULT_CANDIDATES if kwargs["candidates"] is None else kwargs["candidates"],
         "instruments": tuple(program_for(i) for i in kwargs["instruments"]) or None,
         "time_signature": kwargs["time_signature"],
         "tempo": kwargs["tempo"],
@@ -167,6 +176,7 @@ Examples:
   composer generate --style irish --bars 16 --key D --tempo 110 -o reel.mid
   composer generate --style palestrina --num 4 --seed 7 -o mass.mid      # mass-1.mid … mass-4.mid
   composer generate --style mozart --style-strength 2.5 --temperature 0.9 -o quartet.mid
+  composer generate --style bach --key "G major" --candidates 8 -o chorale.mid  # critic keeps 1 of 8
 """
 )
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
@@ -202,6 +212,7 @@ Examples:
   composer continue tune.mid --style irish --bars 8 -o more.mid
   composer continue "tinynotation: 3/4 e4 d c d e e e2" --style german_folk --bars 8 -o song.mid
   composer continue melody.musicxml --style bach --prompt-bars 4 --no-keep-prompt -o new.mid
+  composer continue tune.mid --style irish --key "E minor" --candidates 1 -o more.mid
 """,
 )
 @click.argument("prompt")

@@ -40,11 +40,15 @@ class EvaluateConfig:
     seed: int = 0
     workers: int = 0  # tokenizing processes; 0 = one per core
     piano_rolls: int = 4  # sample piano rolls to draw
+    candidates: int = 4  # the critic's candidates per sample (the command line's default); also 1
+    tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
 
     def validate(self) -> None:
         for name in ("samples", "bars", "prompt_bars", "continuation_bars", "ngram_order"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        if not 1 <= self.candidates <= 64:
+            raise ConfigError("candidates must be 1 to 64")
         if self.prompts < 0:
             raise ConfigError("prompts must be 0 or more")
 

@@ -63,11 +63,22 @@ def markdown(report: dict[str, Any]) -> str:
               "ceiling.",
               ""]
     gen, real = judged["generated"], judged["ceiling_real_test"]
-    rows = [[style, _f(gen["by_style"].get(style)), _f(real["by_style"].get(style))]
+    one = judged.get("generated_one_candidate")
+    n = judged.get("candidates", 1)
+    if one:
+        lines += [f"Generated samples are the critic's picks, best of {n} candidates (the command line's "
+                  "default), and, in the second column, single samples without the critic. The critic "
+                  "ranks by the model's own style likelihood, key agreement and sanity checks; it never "
+                  "sees this judge or its features.", ""]
+    rows = [[style, _f(gen["by_style"].get(style)),
+             *([_f(one["by_style"].get(style))] if one else []), _f(real["by_style"].get(style))]
             for style in judged["styles"]]
-    rows.append(["**accuracy**", _f(gen["accuracy"]), _f(real["accuracy"])])
-    rows.append(["**balanced accuracy**", _f(gen["balanced_accuracy"]), _f(real["balanced_accuracy"])])
-    lines += _table(["style", "generated, judged as asked", "real test pieces (ceiling)"], rows)
+    rows.append(["**accuracy**", _f(gen["accuracy"]), *([_f(one["accuracy"])] if one else []),
+                 _f(real["accuracy"])])
+    rows.append(["**balanced accuracy**", _f(gen["balanced_accuracy"]),
+                 *([_f(one["balanced_accuracy"])] if one else []), _f(real["balanced_accuracy"])])
+    lines += _table(["style", f"generated, best of {n}" if one else "generated, judged as asked",
+                     *(["generated, 1 candidate"] if one else []), "real test pieces (ceiling)"], rows)
     lines += ["![confusion, generated](confusion_generated.png)",
               "![confusion, real](confusion_real_test.png)", "",
               "## Key consistency", "",
@@ -83,6 +94,42 @@ def markdown(report: dict[str, Any]) -> str:
                  _f(ko["real"]["in_scale"]), str(ko["continuations"])])
     lines += _table(["style", "same key", "same key (real)", "in scale", "in scale (real)", "continuations"],
                     rows)
+    if "key_consistency_one_candidate" in report:
+        single = report["key_consistency_one_candidate"]
+        lines += [f"With {keys.get('candidates', 1)} candidates per continuation (above); with one: same key "
+                  f"{_f(single['same_key_rate'])}, in scale {_f(single['in_scale'])}.", ""]
+    tunes = report.get("tune_key_keeping")
+    if tunes:
+        lines += ["### Well-known tunes", "",
+                  f"{len(tunes['tunes'])} public-domain tunes typed in as note text "
+                  f"({', '.join(tunes['tunes'])}) continued by {tunes['continuation_bars']} bars in "
+                  f"{', '.join(tunes['styles'])} (best of {tunes['candidates']}); a match is "
+                  f"{tunes['rule']}.", ""]
+        rows = [[style, _f(e["same_key_rate"]), _f(e["in_scale"]), str(e["continuations"]),
+                 ", ".join(tunes["not_kept"].get(style, [])) or "–"]
+                for style, e in tunes["by_style"].items()]
+        to = tunes["overall"]
+        rows.append(["**all**", _f(to["same_key_rate"]), _f(to["in_scale"]), str(to["continuations"]), ""])
+        lines += _table(["style", "same key", "in scale", "continuations", "key not kept"], rows)
+    voices = report.get("voices")
+    if voices:
+        lines += ["## Voices", "",
+                  "Per style, generated samples / real test pieces: the share with the style's usual "
+                  "number of voices, the share of sung or blown voices that sing one note at a time, "
+                  "parallel fifths and octaves per 100 voice-pair motions, the largest chord on one "
+                  "string instrument, and the share of notes outside their voice's range "
+                  f"({voices['ranges_from']}, 5th to 95th percentile, 2 semitones of margin).", ""]
+        rows = []
+        for style, e in voices["by_style"].items():
+            g, r = e["generated"], e["real_test"]
+            rows.append([style, str(e["expected_voices"]),
+                         f"{_f(g['voice_count_share'])} / {_f(r['voice_count_share'])}",
+                         f"{_f(g['monophonic_share'])} / {_f(r['monophonic_share'])}",
+                         f"{_f(g['parallels_per_100'], 1)} / {_f(r['parallels_per_100'], 1)}",
+                         f"{g['largest_string_chord']} / {r['largest_string_chord']}",
+                         f"{_f(g['out_of_range'], 3)} / {_f(r['out_of_range'], 3)}"])
+        lines += _table(["style", "voices", "usual voice count", "monophonic", "parallels per 100",
+                         "largest string chord", "out of range"], rows)
     lines += ["## Novelty", "",
               f"Longest run of notes copied from any of {novelty['training_pieces']:,} training pieces "
               "(transposition-invariant: intervals, onsets and lengths), and the bars it spans. Runs of "
@@ -134,6 +181,7 @@ def card_summary(report: dict[str, Any]) -> str:
     bits = report["bits_per_note"]
     gram = bits["baseline"]
     gen = report["style_accuracy"]["generated"]
+    one = report["style_accuracy"].get("generated_one_candidate")
     real = report["style_accuracy"]["ceiling_real_test"]
     keys = report["key_consistency"]["overall"]
     novelty = report["novelty"]
@@ -166,6 +214,15 @@ def card_summary(report: dict[str, Any]) -> str:
               f"signature (real music by the same rule: {_f(keys['real']['same_key_rate'])}); "
               f"{_f(keys['in_scale'])} of their sounding time is on the prompt key's scale "
               f"(real: {_f(keys['real']['in_scale'])}).",
+              *([f"- With one candidate per piece instead of the critic's best of "
+                 f"{report['style_accuracy'].get('candidates')}: style accuracy {_f(one['accuracy'])}; "
+                 "continuations keep the key signature in "
+                 f"{_f(report['key_consistency_one_candidate']['same_key_rate'])}."]
+               if one and "key_consistency_one_candidate" in report else []),
+              *([f"- Well-known tunes ({len(report['tune_key_keeping']['tunes'])} typed in, continued in "
+                 f"{', '.join(report['tune_key_keeping']['styles'])}): "
+                 f"{_f(report['tune_key_keeping']['overall']['same_key_rate'])} keep the key signature."]
+               if "tune_key_keeping" in report else []),
               f"- Novelty: {novelty['flagged_samples']} of {report['validity']['samples']} samples copy "
               f"{novelty['flag_bars']} or more bars from a training piece.",
               f"- Distribution overlap (MGEval, generated ÷ held-out real, 1 = as close as real music): "

@@ -122,8 +122,13 @@ def _bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus, t
 # ---- generated music --------------------------------------------------------------------------
 
 def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], samples: list[Sample],
-                   progress: Progress | None = None) -> dict[str, Any]:
-    """Train the judge on train pieces; its accuracy on real test pieces is the ceiling."""
+                   progress: Progress | None = None,
+                   one_candidate: list[Sample] | None = None) -> dict[str, Any]:
+    """Train the judge on train pieces; its accuracy on real test pieces is the ceiling.
+
+    ``samples`` are the critic's picks (at ``config.candidates``); ``one_candidate``, when
+    given, the samples written without the critic, judged by the same judge.
+    """
     from composer.evaluate.note_features import note_table, style_features
     from composer.evaluate.style_classifier import (
         accuracy,
@@ -145,10 +150,13 @@ def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
     labels = list(judge.styles)
     real_pred = judge.predict(matrix_all[len(train_rows):])
     real = confusion_matrix([r["style"] for r in test_rows], real_pred, labels)
-    for sample in samples:
-        sample.features = style_features(note_table(sample.score))
-    gen_pred = judge.predict(np.array([s.features for s in samples])) if samples else []
-    generated = confusion_matrix([s.style for s in samples], gen_pred, labels)
+    def judged(chosen: list[Sample]) -> np.ndarray:
+        for sample in chosen:
+            sample.features = style_features(note_table(sample.score))
+        predicted = judge.predict(np.array([s.features for s in chosen])) if chosen else []
+        return confusion_matrix([s.style for s in chosen], predicted, labels)
+
+    generated = judged(samples)
 
     def summary(matrix: np.ndarray) -> dict[str, Any]:
         rows = matrix.sum(axis=1)
@@ -159,11 +167,13 @@ def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
 
     return {"styles": labels, "judge_train_pieces": len(train_rows),
             "judge": "softmax regression on note features (composer.evaluate.note_features)",
-            "generated": summary(generated), "ceiling_real_test": summary(real)}
+            "candidates": config.candidates,
+            "generated": summary(generated), "ceiling_real_test": summary(real),
+            **({"generated_one_candidate": summary(judged(one_candidate))} if one_candidate else {})}
 
 
 def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles: list[str],
-                    progress: Progress | None = None) -> dict[str, Any]:
+                    progress: Progress | None = None, candidates: int = 1) -> dict[str, Any]:
     """Continue the first bars of test pieces; does the continuation keep the prompt's key?"""
     from composer.evaluate.key_consistency import compare_keys, key_keeping
     from composer.music.facts import downbeats
@@ -182,7 +192,8 @@ def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, 
             cut = int(bars[config.prompt_bars])
             prompt = score.clip(0, cut, clip_end=True)
             piece = composer.continue_(prompt, style=style, bars=config.continuation_bars,
-                                       seed=config.seed + number, keep_prompt=False)
+                                       seed=config.seed + number, keep_prompt=False,
+                                       candidates=candidates)
             comparisons.append(compare_keys(prompt, piece.score))
             # the composer's own next bars: how often real music "keeps the key" by this rule
             until = int(bars[min(len(bars) - 1, config.prompt_bars + config.continuation_bars)])
@@ -193,8 +204,63 @@ def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, 
         if progress:
             progress("continue", done, len(styles))
     return {"prompt_bars": config.prompt_bars, "continuation_bars": config.continuation_bars,
-            "rule": "same key or same key signature",
+            "rule": "same key or same key signature", "candidates": candidates,
             "overall": {**key_keeping(everything), "real": key_keeping(real_everything)},
+            "by_style": by_style}
+
+
+def tune_key_keeping(config: EvaluateConfig, composer: Composer, styles: list[str],
+                     progress: Progress | None = None, candidates: int = 1) -> dict[str, Any]:
+    """Continue well-known tunes (``evaluate.tunes``) in a few styles; is the key kept?"""
+    from composer.evaluate.key_consistency import compare_keys, key_keeping
+    from composer.evaluate.tunes import TUNES
+    from composer.generate.continuation import prepare_prompt
+
+    chosen = [s for s in config.tune_styles if s in styles]
+    by_style: dict[str, Any] = {}
+    everything: list[Any] = []
+    kept_names: dict[str, list[str]] = {}
+    for done, style in enumerate(chosen, 1):
+        comparisons = []
+        for number, tune in enumerate(TUNES):
+            prompt = prepare_prompt(tune.text, None).score
+            piece = composer.continue_(tune.text, style=style, bars=config.continuation_bars,
+                                       seed=config.seed + number, keep_prompt=False,
+                                       candidates=candidates)
+            comparison = compare_keys(prompt, piece.score)
+            comparisons.append(comparison)
+            if not comparison.same_signature:
+                kept_names.setdefault(style, []).append(tune.name)
+        by_style[style] = key_keeping(comparisons)
+        everything += comparisons
+        if progress:
+            progress("tunes", done, len(chosen))
+    return {"tunes": [t.name for t in TUNES], "styles": chosen, "candidates": candidates,
+            "continuation_bars": config.continuation_bars, "rule": "same key or same key signature",
+            "overall": key_keeping(everything), "by_style": by_style, "not_kept": kept_names}
+
+
+def voice_measures(config: EvaluateConfig, corpus: Corpus, styles: list[str], samples: list[Sample]
+                   ) -> dict[str, Any]:
+    """Per style, the voices of generated samples beside those of the real test pieces."""
+    from collections import Counter
+
+    from composer.evaluate.voice_measures import voice_count, voice_report
+    from composer.music.voices import voice_ranges
+
+    by_style = {}
+    for style in styles:
+        reference = [corpus.score(r) for r in sample_rows(corpus.pieces(style, "train"),
+                                                          config.reference_pieces, config.seed + 1)]
+        real = [corpus.score(r) for r in corpus.pieces(style, "test")]
+        ranges = voice_ranges(reference)
+        counts = Counter(voice_count(s) for s in real or reference)
+        expected = counts.most_common(1)[0][0] if counts else None
+        generated = [s.score for s in samples if s.style == style]
+        by_style[style] = {"expected_voices": expected,
+                           "generated": voice_report(generated, ranges, expected).as_dict(),
+                           "real_test": voice_report(real, ranges, expected).as_dict()}
+    return {"ranges_from": f"up to {config.reference_pieces} train pieces per style",
             "by_style": by_style}
 
 
@@ -296,10 +362,19 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
                      if k not in ("out_dir", "corpus_dir", "model", "tokens_dir", "workers")},
     }
     report["bits_per_note"] = bits_per_note(config, composer, corpus, progress)
-    samples = generate_samples(config, composer, progress)
+    one = generate_samples(config, composer, progress)
+    samples = one if config.candidates == 1 else generate_samples(config, composer, progress,
+                                                                  config.candidates)
     report["validity"] = validity(samples)
-    report["style_accuracy"] = style_accuracy(config, corpus, styles, samples, progress)
-    report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress)
+    report["style_accuracy"] = style_accuracy(config, corpus, styles, samples, progress,
+                                              one if config.candidates > 1 else None)
+    report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress,
+                                                config.candidates)
+    if config.candidates > 1:
+        report["key_consistency_one_candidate"] = key_consistency(config, composer, corpus, styles,
+                                                                  progress)["overall"]
+    report["tune_key_keeping"] = tune_key_keeping(config, composer, styles, progress, config.candidates)
+    report["voices"] = voice_measures(config, corpus, styles, samples)
     report["novelty"] = novelty(corpus, samples, progress)
     report["distribution_overlap"], profiles = distribution_overlap(config, corpus, styles, samples)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -322,4 +397,4 @@ def load_report(path: Path) -> dict[str, Any]:
 
 __all__ = ["EvaluateConfig", "Progress", "Sample", "bits_per_note", "distribution_overlap",
            "generate_samples", "key_consistency", "load_report", "novelty", "run_evaluation",
-           "style_accuracy", "validity"]
+           "style_accuracy", "tune_key_keeping", "validity", "voice_measures"]

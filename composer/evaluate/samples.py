@@ -30,17 +30,20 @@ class Sample:
 
 
 def generate_samples(config: EvaluateConfig, composer: Composer,
-                     progress: Progress | None = None) -> list[Sample]:
-    """``config.samples`` pieces per style, one batch per style, fixed seeds."""
+                     progress: Progress | None = None, candidates: int = 1) -> list[Sample]:
+    """``config.samples`` pieces per style, one batch per style, fixed seeds; with
+    ``candidates`` > 1 the critic keeps each sample from that many."""
     from composer.music.facts import count_bars
 
     grammar = composer.tokenizer.grammar
     samples = []
     styles = chosen_styles(config, composer)
+    stage = "generate" if candidates == 1 else f"generate (best of {candidates})"
     if progress:
-        progress("generate", 0, len(styles))
+        progress(stage, 0, len(styles))
     for done, style in enumerate(styles, 1):
-        pieces = composer.generate(style, bars=config.bars, seed=config.seed, num=config.samples)
+        pieces = composer.generate(style, bars=config.bars, seed=config.seed, num=config.samples,
+                                   candidates=candidates)
         for number, piece in enumerate(pieces if isinstance(pieces, list) else [pieces], 1):
             # generate() has already decoded the ids into piece.score (a decoding failure
             # raises there); check the tokens' grammar, and that notes came out
@@ -50,7 +53,7 @@ def generate_samples(config: EvaluateConfig, composer: Composer,
             samples.append(Sample(style, number, piece.score, valid, exact, bars, piece.ending,
                                   piece.model_closed, piece.forced_bars))
         if progress:
-            progress("generate", done, len(styles))
+            progress(stage, done, len(styles))
     return samples
 
 
