@@ -20,7 +20,6 @@ from composer.cli import cli
 from composer.errors import ConfigError
 from composer.evaluate.feature_overlap import feature_overlap, intra_distances, kl_divergence, overlap_area
 from composer.evaluate.key_consistency import compare_keys, key_keeping, signature_fifths
-from composer.model.likelihood import sequence_nll
 from composer.evaluate.note_features import (
     FEATURE_SIZE,
     inter_onset_intervals,
@@ -38,6 +37,7 @@ from composer.evaluate.style_classifier import (
     confusion_matrix,
     train_style_classifier,
 )
+from composer.model.likelihood import sequence_nll
 from composer.model.transformer import ModelConfig, MusicTransformer
 
 TPQ = 480

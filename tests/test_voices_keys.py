@@ -1,0 +1,151 @@
+"""Voices, keys, the critic and balanced styles (format 2 tokens), on tiny corpora and models."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import symusic
+from bundle_fixture import tiny_bundle
+from click.testing import CliRunner
+from test_tokenizer import build_tiny
+from tokens_fixture import write_token_shards
+
+from composer.api import Composer
+from composer.cli import cli
+from composer.errors import ConfigError
+from composer.evaluate.voice_measures import is_monophonic
+from composer.generate.critic import best_candidate, critique
+from composer.music.keys import key_from_name, parse_key, transpose_key
+from composer.music.voices import voice_indexes
+from composer.tokens.shards import read_split
+from composer.train.batches import BatchSpec, load_token_data, sample_batch, style_shares
+
+
+@pytest.fixture(scope="module")
+def composer(tmp_path_factory: pytest.TempPathFactory) -> Composer:
+    return Composer.load(tiny_bundle(tmp_path_factory))
+
+
+def test_a_four_voice_chorale_keeps_its_named_monophonic_voices(tmp_path_factory: pytest.TempPathFactory
+                                                                ) -> None:
+    """corpus (music21 chorale) → tokens → MIDI: four tracks, Soprano to Bass, each one line."""
+    tiny = build_tiny(tmp_path_factory)
+    tok = tiny.tokenizer
+    chorale = next(r for r in tiny.records if r["id"] == "bach-bwv10-7")
+    source = symusic.Score(str(tiny.corpus / chorale["midi"]))
+    assert [t.program for t in source.tracks] == [52] * 4  # all four on the choir: miditok would merge them
+    decoded = tok.decode_ids(tok.encode_score(source, "bach", key=key_from_name(chorale["key"])))
+    assert [t.name for t in decoded.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert [t.program for t in decoded.tracks] == [52] * 4
+    for before, after in zip(source.tracks, decoded.tracks, strict=True):
+        assert is_monophonic(after, decoded.tpq)
+        assert sorted(n.pitch for n in before.notes) == sorted(n.pitch for n in after.notes)
+    # the token programs differ per voice: 52 and three free programs from the tokenizer's table
+    base = tok.encode_base(source)
+    programs = {tok.base_vocab[b] for b in base if tok.base_vocab[b].startswith("Program_")}
+    assert len(programs) == 4
+
+
+def test_voices_are_told_apart_by_order_and_sung_names_first() -> None:
+    assert voice_indexes([52, 52, 52, 52]) == [0, 1, 2, 3]
+    assert voice_indexes([40, 40, 41, 42]) == [0, 1, 0, 0]
+    # a horn doubling on the choir program goes after the named voices
+    names = ["Horn 2", "Soprano", "Alto", "Tenor", "Bass"]
+    assert voice_indexes([52] * 5, names) == [4, 0, 1, 2, 3]
+
+
+def test_key_tokens_transpose_with_the_augmentation(tmp_path_factory: pytest.TempPathFactory) -> None:
+    tiny = build_tiny(tmp_path_factory)
+    tok = tiny.tokenizer
+    ids, rows = read_split(tiny.tokens_dir, "train")
+    keys = {r["id"]: key_from_name(r["key"]) for r in tiny.records}
+    checked = Counter()
+    for row in rows:
+        key = keys[row["id"]]
+        token = int(ids[row["offset"] + 1])
+        if key is None:
+            assert token == tok.any_key_id
+            continue
+        assert tok.key_of_id(token) == transpose_key(key, row["transpose"]), row
+        checked[row["transpose"] != 0] += 1
+    assert checked[True] > 20 and checked[False] > 3  # transposed copies and originals both seen
+
+
+def test_key_conditions_what_a_tiny_model_writes(composer: Composer) -> None:
+    d_major = composer.generate("irish", bars=3, seed=3, key="D", max_entries_per_bar=32)
+    e_flat = composer.generate("irish", bars=3, seed=3, key="Eb minor", max_entries_per_bar=32)
+    tok = composer.tokenizer
+    assert d_major.ids[1] == tok.key_ids[(0, 2)] and e_flat.ids[1] == tok.key_ids[(1, 3)]
+    assert d_major.ids[2:] != e_flat.ids[2:]  # the key token alone changed the music
+    assert d_major.provenance["written_key"] == "D major"
+    # without --key a key token is still written (Key_any here: the tiny bundle has no corpus keys)
+    plain = composer.generate("irish", bars=2, seed=3, max_entries_per_bar=32)
+    assert plain.ids[1] == tok.any_key_id
+
+
+def test_continue_writes_in_the_prompt_key(composer: Composer) -> None:
+    piece = composer.continue_("tinynotation: 4/4 f#4 f# g a a g f# e d d e f# f#4. e8 e2", style="irish",
+                               bars=2, seed=1, max_entries_per_bar=32)
+    assert piece.ids[1] == composer.tokenizer.key_ids[parse_key("D major")]
+    assert piece.provenance["written_key"] == "D major"
+
+
+def test_candidates_pick_the_critics_best_and_are_deterministic(composer: Composer) -> None:
+    options = {"bars": 3, "seed": 11, "max_entries_per_bar": 32, "key": "G"}
+    chosen = composer.generate("bach", candidates=3, **options)
+    again = composer.generate("bach", candidates=3, **options)
+    assert chosen.ids == again.ids and chosen.midi_bytes() == again.midi_bytes()
+    # the same seed decodes the same three rows as three separate pieces
+    pool = composer.generate("bach", num=3, **options)
+    margins = composer._style_margins([p.ids for p in pool],
+                                      [composer._score_of(p.ids).note_num() for p in pool], "bach")
+    verdicts = [critique(composer._score_of(p.ids), (0, 7), {}, m)
+                for p, m in zip(pool, margins, strict=True)]
+    best = best_candidate(verdicts)
+    assert chosen.ids == pool[best].ids
+    assert chosen.provenance["critic"]["chosen"] == best + 1
+    assert chosen.provenance["critic"]["total"] == pytest.approx(verdicts[best].total, abs=1e-4)
+    assert all(v.total <= verdicts[best].total for v in verdicts)
+
+
+@pytest.mark.parametrize("value", [0, 65, -1])
+def test_bad_candidates_are_refused(composer: Composer, value: int) -> None:
+    with pytest.raises(ConfigError, match="--candidates"):
+        composer.generate("bach", bars=2, candidates=value)
+
+
+def test_bad_candidates_and_unknown_key_are_one_line_and_exit_2(tmp_path: Path,
+                                                                tmp_path_factory: pytest.TempPathFactory
+                                                                ) -> None:
+    bundle = tiny_bundle(tmp_path_factory)
+    runner = CliRunner()
+    base = ["generate", "--model", str(bundle), "--style", "bach", "--bars", "2",
+            "-o", str(tmp_path / "x.mid")]
+    for extra in (["--candidates", "0"], ["--candidates", "65"], ["--key", "H major"]):
+        result = runner.invoke(cli, [*base, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_balanced_sampler_hits_each_styles_share(tmp_path: Path) -> None:
+    data = load_token_data(write_token_shards(tmp_path / "tok", pieces=40, seed=4))
+    shard = data.splits["train"]
+    style_of_id = {v: k for k, v in data.style_ids.items()}
+    for temperature in (1.0, 0.5, 0.0):
+        target = style_shares(shard, temperature)
+        seen: Counter[str] = Counter()
+        spec = BatchSpec(batch_size=32, block_size=16, seed=9, style_temperature=temperature)
+        for step in range(150):
+            inputs, _ = sample_batch(data, spec, step)
+            seen.update(style_of_id[int(i)] for i in inputs[:, 0])
+        total = sum(seen.values())
+        for style, share in target.items():
+            assert seen[style] / total == pytest.approx(share, abs=0.03), (temperature, style)
+    tokens = {s: float(shard.lengths[np.array(shard.styles) == s].sum()) for s in set(shard.styles)}
+    assert style_shares(shard, 0.0) == pytest.approx({s: 0.5 for s in tokens})
+    assert style_shares(shard, 1.0) == pytest.approx({s: t / sum(tokens.values()) for s, t in tokens.items()})
