@@ -149,3 +149,13 @@ def test_balanced_sampler_hits_each_styles_share(tmp_path: Path) -> None:
     tokens = {s: float(shard.lengths[np.array(shard.styles) == s].sum()) for s in set(shard.styles)}
     assert style_shares(shard, 0.0) == pytest.approx({s: 0.5 for s in tokens})
     assert style_shares(shard, 1.0) == pytest.approx({s: t / sum(tokens.values()) for s, t in tokens.items()})
+
+
+def test_a_users_corpus_keeps_its_tracks_apart() -> None:
+    """Two piano tracks (right and left hand) and a string trio with two violins."""
+    from composer.tokens.training import voice_program_table
+
+    table = voice_program_table([[0, 0], [40, 40, 42], [0]])
+    assert set(table) == {(0, 1), (40, 1)}
+    assert table[(0, 1)] not in (0, 40, 42) and table[(40, 1)] not in (0, 40, 42)
+    assert len(set(table.values())) == 2

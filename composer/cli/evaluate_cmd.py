@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from composer.api import DEFAULT_CANDIDATES
+
 
 @click.command(epilog="""\b
 Examples:
@@ -26,6 +28,8 @@ Examples:
               help="Bars per generated piece.")
 @click.option("--prompts", type=click.IntRange(min=0), default=10, show_default=True,
               help="Continuations of test pieces per style, for key consistency.")
+@click.option("--candidates", type=int, default=DEFAULT_CANDIDATES, show_default=True,
+              help="The critic's candidates per sample (samples with one candidate are judged too).")
 @click.option("--tokens", "tokens_dir", type=click.Path(path_type=Path), default=None,
               help="Token shards made with the model's tokenizer (default: tokenize the corpus).")
 @click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
@@ -36,8 +40,8 @@ Examples:
               help="Tokenizing processes (0: one per core).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model: Path | None, corpus_dir: Path, out_dir: Path, samples: int, bars: int, prompts: int,
-             tokens_dir: Path | None, split: str, styles: str | None, seed: int, workers: int,
-             quiet: bool) -> None:
+             candidates: int, tokens_dir: Path | None, split: str, styles: str | None, seed: int,
+             workers: int, quiet: bool) -> None:
     """Measure a model: bits per note against n-gram baselines, and generated music's validity,
     style accuracy, key consistency, novelty and distribution overlap."""
     from composer.cli.progress import progress_bar
@@ -46,7 +50,7 @@ def evaluate(model: Path | None, corpus_dir: Path, out_dir: Path, samples: int, 
     chosen = tuple(s.strip() for s in styles.split(",") if s.strip()) if styles else None
     config = EvaluateConfig(corpus_dir=corpus_dir, out_dir=out_dir, model=model, tokens_dir=tokens_dir,
                             split=split, samples=samples, bars=bars, prompts=prompts, seed=seed,
-                            workers=workers, styles=chosen)
+                            workers=workers, styles=chosen, candidates=candidates)
     bars_open: dict[str, tuple] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

@@ -40,7 +40,7 @@ class EvaluateConfig:
     seed: int = 0
     workers: int = 0  # tokenizing processes; 0 = one per core
     piano_rolls: int = 4  # sample piano rolls to draw
-    candidates: int = 4  # the critic's candidates per sample (the command line's default); also 1
+    candidates: int = 4  # the critic's candidates per sample (api.DEFAULT_CANDIDATES); 1 is judged too
     tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
 
     def validate(self) -> None:
