@@ -2,7 +2,7 @@
 
 Counts how many voices a piece has, whether singers and winds stay one note at a time,
 the biggest chord a string plays on one track, how many notes leave a voice's usual
-range (a table of 5th-95th percentile pitches per voice name built from real pieces),
+range (a table of 5th-95th percentile pitches per voice role built from real pieces),
 and how often two voices move in parallel fifths or octaves. ``composer evaluate``
 computes them for the generated pieces and for real test pieces of the same style, so
 each generated number is read next to the corpus's own.
