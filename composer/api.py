@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from composer.generate.cpu_decoder import NumpyDecoder
     from composer.generate.decode import Decoded, TorchDecoder
-    from composer.generate.voicing import VoiceLimits
+    from composer.generate.voicing import OnsetRules
     from composer.model.bundle import Bundle
     from composer.tokens.tokenizer import Tokenizer
 
@@ -228,14 +228,14 @@ class Composer:
         return decode(self.model, self.tokenizer.grammar, [prompt] * num, spec, generator,
                       control=self._control(settings, meter),
                       unconditional_style=self.tokenizer.style_ids["any"], decoder=self._decoder,
-                      prefix_len=self.tokenizer.prefix_len, voices=self._voice_limits)
+                      prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules)
 
     @cached_property
-    def _voice_limits(self) -> VoiceLimits | None:
-        from composer.generate.voicing import VoiceLimits
+    def _onset_rules(self) -> OnsetRules:
+        from composer.generate.voicing import OnsetRules
 
         tok = self.tokenizer
-        return VoiceLimits.build(tok.base_vocab, tok.entries, tok.voice_limits())
+        return OnsetRules.build(tok.base_vocab, tok.entries, tok.voice_limits())
 
     def _key_for(self, settings: GenerationSettings, fallback: tuple[int, int] | None
                  ) -> tuple[int, int] | None:

@@ -159,3 +159,24 @@ def test_a_users_corpus_keeps_its_tracks_apart() -> None:
     assert set(table) == {(0, 1), (40, 1)}
     assert table[(0, 1)] not in (0, 40, 42) and table[(40, 1)] not in (0, 40, 42)
     assert len(set(table.values())) == 2
+
+
+def test_onset_rules_keep_positions_moving_and_voices_within_their_limits() -> None:
+    from composer.generate.voicing import OnsetRules
+
+    vocab = ["Bar_None", "Position_0", "Position_6", "Program_52", "Program_40", "Pitch_60"]
+    entries = [(0,), (1,), (2,), (3,), (4,), (5,), (2, 3, 5), (3, 5, 3, 5)]
+    rules = OnsetRules.build(vocab, entries, {52: 1, 40: 2})
+    state = rules.start([0, 2])  # a bar, then position 6
+    mask = np.ones(len(entries), dtype=bool)
+    rules.restrict(mask, state)
+    assert not mask[1] and not mask[2] and not mask[6]  # position 0 or 6 again: refused
+    assert mask[0] and mask[3] and mask[4] and not mask[7]  # a new bar, one soprano note; not two
+    state = rules.after_entry(rules.after_entry(state, 3), 5)  # the soprano sings at 6
+    mask = np.ones(len(entries), dtype=bool)
+    rules.restrict(mask, state)
+    assert not mask[3] and mask[4]  # no second soprano note at 6; the violin may play
+    state = rules.after_entry(state, 0)  # the next bar opens every position again
+    mask = np.ones(len(entries), dtype=bool)
+    rules.restrict(mask, state)
+    assert mask[1] and mask[2] and mask[6]

@@ -20,7 +20,7 @@ import torch
 
 from composer.generate.cpu_decoder import NumpyDecoder, numpy_decoding_applies
 from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
-from composer.generate.voicing import VoiceLimits
+from composer.generate.voicing import OnsetRules
 
 if TYPE_CHECKING:
     from composer.model.transformer import KVCache, MusicTransformer
@@ -192,7 +192,7 @@ def decode(
     unconditional_style: int | None = None,
     decoder: NumpyDecoder | TorchDecoder | None = None,
     prefix_len: int = 1,
-    voices: VoiceLimits | None = None,
+    onsets: OnsetRules | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -201,8 +201,8 @@ def decode(
     rows, whose style token is ``unconditional_style``, supplies the style-free logits for
     guidance. ``decoder`` (from ``new_decoder(model)``) may be kept between calls: it
     prepares weights once. ``prefix_len`` tokens (style, key) stay at the head of the
-    context when it slides; ``voices`` limits how many notes a voice starts at one onset
-    (one for a singer, two for a violin).
+    context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
+    how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
@@ -238,7 +238,7 @@ def decode(
         endings[i] = ending
         return tail[-1]
 
-    counts = [voices.start(p) for p in prompts] if voices is not None else []
+    onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
     context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep,
                        prefix_len)
     logits = context.prefill()
@@ -258,9 +258,9 @@ def decode(
         forcing = [runaway[i] and bars[i] < spec.bars for i in range(n)]
         masks = np.stack([row_mask(grammar, states[i], bars[i], spec.bars, row_control(i),
                                    force_bar=forcing[i]) for i in range(n)])  # (n, V)
-        if voices is not None:
+        if onsets is not None:
             for i in range(n):
-                voices.restrict(masks[i], counts[i])
+                onsets.restrict(masks[i], onset_states[i])
         picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
         new_ids: list[int] = []
         for i, entry in enumerate(picks):
@@ -278,8 +278,8 @@ def decode(
                 entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
                 forced_bars[i] += int(forcing[i] and opens_bar)
                 results[i].append(entry)
-                if voices is not None:
-                    counts[i] = voices.after_entry(counts[i], entry)
+                if onsets is not None:
+                    onset_states[i] = onsets.after_entry(onset_states[i], entry)
                 if entry == grammar.eos_id:
                     endings[i] = "eos"
             finished[i] = grammar.is_complete(states[i])

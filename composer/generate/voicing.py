@@ -1,12 +1,20 @@
-"""How many notes a voice may start at one onset, as a mask over the vocabulary.
+"""Rules about onsets the grammar table cannot hold: positions move forward, and a voice
+starts no more notes at one onset than it can sing or bow.
 
-A singer sings one note at a time and a violinist bows at most a double stop, but a
-sampled REMI stream can give the soprano a three-note chord. ``VoiceLimits`` counts,
-per decoding row, the notes each limited voice (a token program) has started at the
-current onset, and masks the entries that would go past its limit. A BPE entry may
-hold several notes and a ``Position`` or ``Bar`` token (which starts a new onset), so
-each entry is described by what it adds before its first onset token, what it leaves
-after its last one, and whether any run of notes inside it breaks a limit on its own.
+The grammar's states know the phase of a bar (after a position, expecting a pitch...)
+but not *which* position was last written, nor which voices already started a note
+there. ``OnsetRules`` tracks both per decoding row:
+
+- a ``Position`` token must lie after the bar's last one (miditok writes each onset once,
+  in order; a model that writes the same position again stacks notes onto an onset and
+  can loop in a bar until the decoder closes it);
+- a singer or a wind starts one note at an onset and a bowed string two (a double stop),
+  so a sampled stream cannot give the soprano a three-note chord.
+
+A BPE entry may hold several notes and ``Position`` or ``Bar`` tokens, so each entry is
+described by the first position it writes (checked against the row's), what it adds to
+the onset open before it, what it leaves open after its last onset token, and whether a
+run of notes wholly inside it breaks a limit on its own.
 """
 
 from __future__ import annotations
@@ -16,80 +24,103 @@ from dataclasses import dataclass
 
 import numpy as np
 
+NO_ONSET = -2  # the entry writes no Position or Bar token
+BAR_START = -1  # the position before the first of a bar
+
+
+@dataclass
+class OnsetState:
+    position: int  # the row's last position in its bar (BAR_START before the first)
+    counts: np.ndarray  # (P,) notes each limited voice has started at that position
+
 
 @dataclass(frozen=True)
-class VoiceLimits:
+class OnsetRules:
     programs: tuple[int, ...]  # token programs with a limit
     limits: np.ndarray  # (P,) most notes each may start at one onset
+    first_position: np.ndarray  # (V,) first Position value an entry writes before any Bar; NO_ONSET else
+    last_position: np.ndarray  # (V,) position open after the entry; BAR_START after a Bar; NO_ONSET
     before: np.ndarray  # (V, P) notes an entry adds before its first Position/Bar token
     after: np.ndarray  # (V, P) notes after its last Position/Bar token
-    resets: np.ndarray  # (V,) bool: the entry holds a Position or Bar token
     inner_ok: np.ndarray  # (V,) bool: no onset wholly inside the entry breaks a limit
 
     @classmethod
     def build(cls, base_vocab: Sequence[str], entries: Sequence[tuple[int, ...]],
-              limit_of_program: Mapping[int, int]) -> VoiceLimits | None:
-        """Limits from ``{token program: most notes at one onset}``; ``None`` when there are none."""
+              limit_of_program: Mapping[int, int]) -> OnsetRules:
+        """Rules for a vocabulary; ``limit_of_program`` maps token programs to their most
+        notes at one onset (programs left out, or 0, have no limit)."""
         limited = {p: n for p, n in limit_of_program.items() if n > 0}
-        if not limited:
-            return None
         programs = tuple(sorted(limited))
         column = {p: i for i, p in enumerate(programs)}
-        kind = np.zeros(len(base_vocab), dtype=np.int64)  # 0 other, 1 onset, 2 + column: program
+        # per base token: 0 other, 1 bar, 2 position, 3 + column: a limited program
+        kind = np.zeros(len(base_vocab), dtype=np.int64)
+        value = np.zeros(len(base_vocab), dtype=np.int64)
         for b, token in enumerate(base_vocab):
-            name, _, value = token.partition("_")
-            if name in ("Position", "Bar"):
+            name, _, text = token.partition("_")
+            if name == "Bar":
                 kind[b] = 1
-            elif name == "Program" and int(value) in column:
-                kind[b] = 2 + column[int(value)]
+            elif name == "Position":
+                kind[b], value[b] = 2, int(text)
+            elif name == "Program" and int(text) in column:
+                kind[b] = 3 + column[int(text)]
         limits = np.array([limited[p] for p in programs], dtype=np.int64)
         n_entries, n_programs = len(entries), len(programs)
+        first = np.full(n_entries, NO_ONSET, dtype=np.int64)
+        last = np.full(n_entries, NO_ONSET, dtype=np.int64)
         before = np.zeros((n_entries, n_programs), dtype=np.int16)
         after = np.zeros((n_entries, n_programs), dtype=np.int16)
-        resets = np.zeros(n_entries, dtype=bool)
         inner_ok = np.ones(n_entries, dtype=bool)
         for v, entry in enumerate(entries):
             run = np.zeros(n_programs, dtype=np.int64)
+            seen_onset = seen_bar = False
             for b in entry:
                 k = kind[b]
-                if k == 1:
-                    if resets[v] and (run > limits).any():
+                if k in (1, 2):
+                    if seen_onset and (run > limits).any():
                         inner_ok[v] = False
-                    if not resets[v]:
+                    if not seen_onset:
                         before[v] = run
-                    resets[v] = True
+                    if k == 2 and not seen_bar and first[v] == NO_ONSET:
+                        first[v] = value[b]
+                    seen_bar = seen_bar or k == 1
+                    seen_onset = True
+                    last[v] = BAR_START if k == 1 else value[b]
                     run[:] = 0
-                elif k >= 2:
-                    run[k - 2] += 1
-            if resets[v]:
+                elif k >= 3:
+                    run[k - 3] += 1
+            if seen_onset:
                 after[v] = run
+                if (run > limits).any():
+                    inner_ok[v] = False  # the onset the entry leaves open is already too full
             else:
                 before[v] = run
-            if resets[v] and (run > limits).any():
-                inner_ok[v] = False  # the onset the entry leaves open is already too full
-        return cls(programs, limits, before, after, resets, inner_ok)
+        return cls(programs, limits, first, last, before, after, inner_ok)
 
-    def start(self, ids: Sequence[int]) -> np.ndarray:
-        """(P,) notes each voice has started at the last onset of ``ids`` (a prompt)."""
-        counts = np.zeros(len(self.programs), dtype=np.int64)
+    def start(self, ids: Sequence[int]) -> OnsetState:
+        """The state after ``ids`` (a prompt)."""
+        state = OnsetState(BAR_START, np.zeros(len(self.programs), dtype=np.int64))
         for entry in ids:
-            counts = self.after_entry(counts, int(entry))
-        return counts
+            state = self.after_entry(state, int(entry))
+        return state
 
-    def after_entry(self, counts: np.ndarray, entry: int) -> np.ndarray:
-        if self.resets[entry]:
-            return self.after[entry].astype(np.int64)
-        return counts + self.before[entry]
+    def after_entry(self, state: OnsetState, entry: int) -> OnsetState:
+        last = int(self.last_position[entry])
+        if last == NO_ONSET:
+            return OnsetState(state.position, state.counts + self.before[entry])
+        return OnsetState(last, self.after[entry].astype(np.int64))
 
-    def restrict(self, mask: np.ndarray, counts: np.ndarray) -> None:
-        """Clear, in place, the entries of ``mask`` (V,) that would break a limit.
+    def restrict(self, mask: np.ndarray, state: OnsetState) -> None:
+        """Clear, in place, the entries of ``mask`` (V,) that would break a rule.
 
         Where that would leave nothing, the mask is kept: a decodable piece comes first.
         """
-        ok = self.inner_ok & (self.before + counts[None, :] <= self.limits[None, :]).all(axis=1)
+        first = self.first_position
+        ok = (first == NO_ONSET) | (first > state.position)
+        if self.programs:
+            ok &= self.inner_ok & (self.before + state.counts[None, :] <= self.limits[None, :]).all(axis=1)
         narrowed = mask & ok
         if narrowed.any():
             mask[:] = narrowed
 
 
-__all__ = ["VoiceLimits"]
+__all__ = ["OnsetRules", "OnsetState"]
