@@ -422,7 +422,8 @@ def test_bad_settings_and_prompts_get_the_clis_words(server: Server) -> None:
     status, answer = post(server, "/api/generate", {"style": "jazz", "bars": 2})
     assert status == 400 and answer["error"].startswith("unknown style 'jazz'; this model knows bach")
     status, answer = post(server, "/api/generate", {"style": "bach", "bars": 2, "key": "H"})
-    assert status == 400 and answer["error"] == "unknown key 'H'; write e.g. D, F#m, Bb, Ebm or 'A minor'"
+    assert status == 400 and answer["error"] == ("unknown key 'H'; write it like 'D major', 'F# minor', "
+                                                 "'Bb' or 'Am'")
     for text in ("tinynotation: 4/4", "tinynotation:", "tinynotation: 0/4 c4", "tinynotation: r4 r2"):
         with pytest.raises(ComposerError) as caught:  # what the CLI's reader says of the same text
             read_score(text)

@@ -130,8 +130,10 @@ def parse_request(form: dict[str, Any], config: WebConfig, default_bars: int) ->
         except ValueError:
             raise ConfigError(f"--tempo '{tempo_text[:20]}': give a number") from None
     key = str(form.get("key") or "").strip() or None
-    if key is not None and len(key) > 20:
-        raise ConfigError(f"unknown key '{key[:20]}…'; write e.g. D, F#m, Bb, Ebm or 'A minor'")
+    if key is not None:  # the message of the command line's --key, before the model runs
+        from composer.music.keys import parse_key
+
+        parse_key(key if len(key) <= 20 else key[:20] + "…")
     return Request(style=style[:40], bars=_int(form, "bars", default_bars, 1, config.max_bars),
                    seed=_int(form, "seed", 0, 0, 2**31 - 1), num=_int(form, "num", 1, 1, config.max_num),
                    key=key, tempo=tempo)
