@@ -86,6 +86,7 @@ def run_variant(name: str, corpus: Path, work: Path, steps: int, samples: int) -
         train_pieces = [composer_score(corpus, r) for r in records
                         if r["style"] == style and r["split"] == "train"][:100]
         pieces = composer.generate(style, bars=16, seed=0, num=samples, candidates=1)
+        pieces = pieces if isinstance(pieces, list) else [pieces]
         ranges = voice_ranges(train_pieces)
         counts = [len([t for t in s.tracks if t.note_num()]) for s in real]
         expected = int(np.median(counts)) if counts else None
