@@ -180,3 +180,21 @@ def test_onset_rules_keep_positions_moving_and_voices_within_their_limits() -> N
     mask = np.ones(len(entries), dtype=bool)
     rules.restrict(mask, state)
     assert mask[1] and mask[2] and mask[6]
+
+
+def test_legato_keeps_each_voice_within_the_notes_it_can_sound() -> None:
+    from composer.evaluate.voice_measures import largest_chord
+    from composer.generate.fit import legato_voices
+
+    score = symusic.Score(480)
+    for name, program in (("Violin", 40), ("Soprano", 52), ("Piano", 0)):
+        track = symusic.Track(name, program, False)
+        for time, duration, pitch in ((0, 960, 60), (240, 960, 64), (480, 960, 67), (720, 240, 72)):
+            track.notes.append(symusic.Note(time, duration, pitch, 80))
+        score.tracks.append(track)
+    legato_voices(score)
+    violin, soprano, piano = score.tracks
+    assert largest_chord(violin) == 2 and violin.note_num() == 4  # held notes cut, none dropped
+    assert largest_chord(soprano) == 1 and soprano.note_num() == 4
+    assert [n.duration for n in soprano.notes] == [240, 240, 240, 240]
+    assert largest_chord(piano) == 4  # a keyboard keeps its chords

@@ -55,22 +55,34 @@ def fit_to_bars(score: symusic.Score, bars: int, tempo: float | None = None) -> 
 
 
 def legato_voices(score: symusic.Score) -> symusic.Score:
-    """Make every sung or blown track one line, in place: a note that still sounds when
-    the track's next note starts ends there (the decoder already keeps such a voice to
-    one note per onset). Other tracks (strings, keyboards) are left as they are."""
-    from composer.music.voices import is_monophonic_voice
+    """Keep every voice within the notes it can sound at once, in place.
+
+    A sung or blown voice sounds one note, a bowed string two (``music.voices.max_chord``):
+    where a new note would exceed that, the notes still sounding from earlier onsets end
+    where it starts, oldest first. The decoder already limits the notes a voice *starts*
+    at one onset; this cuts the notes held under later ones. Keyboards and other
+    unlimited tracks are left as they are.
+    """
+    from composer.music.voices import max_chord
 
     for track in score.tracks:
-        if track.is_drum or not is_monophonic_voice(track.program) or len(track.notes) < 2:
+        limit = 0 if track.is_drum else max_chord(track.program)
+        if limit == 0 or len(track.notes) < 2:
             continue
         notes = sorted(track.notes, key=lambda n: (n.time, -n.pitch))
-        kept = [notes[0]]
-        for note in notes[1:]:
-            if note.time == kept[-1].time:
-                continue  # a second note at one onset (only a prompt can hold one)
-            if kept[-1].time + kept[-1].duration > note.time:
-                kept[-1].duration = note.time - kept[-1].time
+        kept: list = []
+        sounding: list = []  # kept notes that may still sound, oldest first
+        for note in notes:
+            sounding = [n for n in sounding if n.time + n.duration > note.time]
+            same_onset = [n for n in sounding if n.time == note.time]
+            if len(same_onset) >= limit:
+                continue  # more notes at one onset than the voice has (only a prompt can hold them)
+            while len(sounding) >= limit:
+                oldest = next(n for n in sounding if n.time < note.time)
+                oldest.duration = note.time - oldest.time
+                sounding.remove(oldest)
             kept.append(note)
+            sounding.append(note)
         track.notes.clear()
         track.notes.extend(kept)
     return score
