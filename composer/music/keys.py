@@ -24,11 +24,6 @@ def key_token_value(mode: int, tonic: int) -> str:
     return key_name(mode, tonic).replace(" ", "-")
 
 
-def key_from_token_value(value: str) -> tuple[int, int] | None:
-    """``(mode, tonic)`` of ``"D-major"``; ``None`` for anything else (``"any"``)."""
-    return _parse(value.replace("-", " "))
-
-
 def key_from_name(name: str | None) -> tuple[int, int] | None:
     """``(mode, tonic)`` of a name like ``"D major"`` (a corpus manifest's key), else ``None``."""
     return _parse(name) if name else None
@@ -76,5 +71,5 @@ def scale_pitch_classes(key: tuple[int, int]) -> tuple[int, ...]:
     return tuple(sorted((tonic + step) % 12 for step in (MINOR_STEPS if mode else MAJOR_STEPS)))
 
 
-__all__ = ["KEYS", "MINOR_STEPS", "key_from_name", "key_from_token_value", "key_token_value",
+__all__ = ["KEYS", "MINOR_STEPS", "key_from_name", "key_token_value",
            "parse_key", "scale_pitch_classes", "transpose_key"]

@@ -200,10 +200,10 @@ class Tokenizer:
         return {t: n for t, n in limits.items() if n > 0}
 
     def to_token_programs(self, score: symusic.Score) -> symusic.Score:
-        """A copy of ``score`` whose tracks carry their token programs (voices kept apart)."""
-        out = score.copy()
+        """``score`` with its tracks on their token programs (a copy; format 1: ``score`` itself)."""
         if not self.settings.voices:
-            return out
+            return score
+        out = score.copy()
         pitched = [t for t in out.tracks if not t.is_drum]
         voices = voice_indexes([t.program for t in pitched], [t.name for t in pitched])
         for track, voice in zip(pitched, voices, strict=True):

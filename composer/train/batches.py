@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,14 @@ class TokenData:
     root: Path
     meta: dict[str, Any]
     splits: dict[str, SplitShard]
+    # train-row weights per style temperature, made on first use (a step must not redo them)
+    _weights: dict[float, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def train_row_weights(self, temperature: float) -> np.ndarray:
+        """(S,) ``row_weights`` of the train split at ``temperature``, computed once."""
+        if temperature not in self._weights:
+            self._weights[temperature] = row_weights(self.splits["train"], temperature)
+        return self._weights[temperature]
 
     @property
     def vocab_size(self) -> int:
@@ -121,9 +129,6 @@ def row_weights(shard: SplitShard, temperature: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-_WEIGHTS: dict[tuple[int, float], np.ndarray] = {}
-
-
 def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, world: int = 1
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's share of the global training batch for ``step``: inputs, targets (B, T).
@@ -139,11 +144,8 @@ def sample_batch(data: TokenData, spec: BatchSpec, step: int, rank: int = 0, wor
     rng = np.random.default_rng([spec.seed, step])
     n_prefix = data.prefix_len
     t = spec.block_size + 1 - n_prefix  # body tokens per window
-    cache_key = (id(shard), spec.style_temperature)
-    if cache_key not in _WEIGHTS:
-        _WEIGHTS.clear()
-        _WEIGHTS[cache_key] = row_weights(shard, spec.style_temperature)
-    rows = rng.choice(len(shard), size=spec.batch_size, p=_WEIGHTS[cache_key])  # (B,)
+    weights = data.train_row_weights(spec.style_temperature)  # (S,)
+    rows = rng.choice(len(shard), size=spec.batch_size, p=weights)  # (B,)
     body_len = shard.lengths[rows] - n_prefix  # (B,)
     max_start = np.maximum(body_len - t, 0)  # (B,)
     starts = (rng.random(spec.batch_size) * (max_start + 1)).astype(np.int64)  # (B,)
