@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from composer.api import DEFAULT_CANDIDATES
+from composer.evaluate import CRITIC_CANDIDATES
 
 
 @click.command(epilog="""\b
@@ -28,7 +28,7 @@ Examples:
               help="Bars per generated piece.")
 @click.option("--prompts", type=click.IntRange(min=0), default=10, show_default=True,
               help="Continuations of test pieces per style, for key consistency.")
-@click.option("--candidates", type=int, default=DEFAULT_CANDIDATES, show_default=True,
+@click.option("--candidates", type=int, default=CRITIC_CANDIDATES, show_default=True,
               help="The critic's candidates per sample (samples with one candidate are judged too).")
 @click.option("--tokens", "tokens_dir", type=click.Path(path_type=Path), default=None,
               help="Token shards made with the model's tokenizer (default: tokenize the corpus).")

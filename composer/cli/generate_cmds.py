@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from composer.api import DEFAULT_CANDIDATES, TEMPO_RANGE
+from composer.api import DEFAULT_CANDIDATES, DEFAULT_STYLE_STRENGTH, TEMPO_RANGE
 
 
 def _path_option(flag: str, name: str, text: str) -> Any:
@@ -82,9 +82,9 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "--style-strength",
             type=click.FloatRange(min=0),
-            default=1.0,
+            default=DEFAULT_STYLE_STRENGTH,
             show_default=True,
-            help="Classifier-free guidance; 1 = off, 2-3 = stronger style.",
+            help="Classifier-free guidance towards the style and key; 1 = off, 2-3 = stronger.",
         ),
         click.option(
             "-o", "--out", "out", type=click.Path(path_type=Path), required=True, help="MIDI file to write."

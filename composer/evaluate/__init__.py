@@ -5,3 +5,5 @@ judge on note features (``note_features``, ``style_classifier``), key consistenc
 novelty against the training pieces, distribution overlap, and ``run``, which wires them
 into ``composer evaluate`` with a report (``report``) and plots (``plots``).
 """
+
+CRITIC_CANDIDATES = 4  # candidates the critic picks from in the evaluation's second column

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from composer.errors import ConfigError
+from composer.evaluate import CRITIC_CANDIDATES
 
 if TYPE_CHECKING:
     import symusic
@@ -40,7 +41,7 @@ class EvaluateConfig:
     seed: int = 0
     workers: int = 0  # tokenizing processes; 0 = one per core
     piano_rolls: int = 4  # sample piano rolls to draw
-    candidates: int = 4  # the critic's candidates per sample (api.DEFAULT_CANDIDATES); 1 is judged too
+    candidates: int = CRITIC_CANDIDATES  # the critic's candidates per sample; one candidate is judged too
     tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
 
     def validate(self) -> None:

@@ -49,6 +49,9 @@ class Decoded:
     ids: list[int]
     ending: str  # a key of ENDINGS
     forced_bars: int = 0  # bar lines the decoder forced because a bar ran past max_entries_per_bar
+    # with guidance: Σ log p(entry | prefix) − log p(entry | unconditional prefix), in nats,
+    # over the entries the model chose (None without guidance); the critic's style term for free
+    guidance_margin: float | None = None
 
     @property
     def model_closed(self) -> bool:
@@ -182,6 +185,16 @@ class _Context:
         return torch.as_tensor(self.decoder.step(np.array(new_ids, dtype=np.int64)))
 
 
+def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: list[int]) -> list[float]:
+    """Per row, log p(pick | condition) − log p(pick | none) from raw logits (n, V)."""
+    def log_prob(logits: np.ndarray) -> np.ndarray:
+        top = logits.max(axis=1)  # (n,)
+        chosen = logits[np.arange(len(picks)), picks]  # (n,)
+        return chosen - top - np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+    return (log_prob(conditional) - log_prob(unconditional)).tolist()
+
+
 def decode(
     model: MusicTransformer,
     grammar: TokenGrammar,
@@ -189,7 +202,7 @@ def decode(
     spec: DecodeSpec,
     generator: torch.Generator,
     control: np.ndarray | None = None,
-    unconditional_style: int | None = None,
+    unconditional: tuple[int | None, ...] | None = None,
     decoder: NumpyDecoder | TorchDecoder | None = None,
     prefix_len: int = 1,
     onsets: OnsetRules | None = None,
@@ -198,19 +211,21 @@ def decode(
 
     Returns, per prompt, a complete sequence (prompt included) that the grammar accepts,
     ending in EOS, and how it ended. With ``spec.style_strength != 1`` a second batch of
-    rows, whose style token is ``unconditional_style``, supplies the style-free logits for
-    guidance. ``decoder`` (from ``new_decoder(model)``) may be kept between calls: it
-    prepares weights once. ``prefix_len`` tokens (style, key) stay at the head of the
+    rows supplies the condition-free logits for guidance: their prefix is the prompt's with
+    each token of ``unconditional`` that is not None put in its place (``Style_any``, and
+    ``Key_any`` to guide the key as well). ``decoder`` (from ``new_decoder(model)``) may be
+    kept between calls: it prepares weights once. ``prefix_len`` tokens (style, key) stay at the head of the
     context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
     n = len(prompts)
-    guided = spec.style_strength != 1.0 and unconditional_style is not None
+    guided = spec.style_strength != 1.0 and unconditional is not None
     rows = [list(p) for p in prompts]
     if guided:
-        rows += [[unconditional_style, *p[1:]] for p in prompts]
+        rows += [[p[i] if i >= len(unconditional) or unconditional[i] is None else unconditional[i]
+                  for i in range(len(p))] for p in prompts]
     states, bars = [], []
     for prompt in prompts:
         state, opened = grammar.walk(prompt)
@@ -219,6 +234,7 @@ def decode(
     finished = [grammar.is_complete(s) for s in states]
     endings = ["prompt" if done else "" for done in finished]
     forced_bars = [0] * n
+    margins = [0.0] * n
     results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
     entries_in_bar = [0] * n
     meter_masks: dict[str, np.ndarray] = {}
@@ -262,6 +278,8 @@ def decode(
             for i in range(n):
                 onsets.restrict(masks[i], onset_states[i])
         picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
+        if guided:
+            gain = _log_prob_gain(logits[:n].float().numpy(), logits[n:].float().numpy(), picks)
         new_ids: list[int] = []
         for i, entry in enumerate(picks):
             if finished[i]:
@@ -278,6 +296,8 @@ def decode(
                 entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
                 forced_bars[i] += int(forcing[i] and opens_bar)
                 results[i].append(entry)
+                if guided:
+                    margins[i] += gain[i]
                 if onsets is not None:
                     onset_states[i] = onsets.after_entry(onset_states[i], entry)
                 if entry == grammar.eos_id:
@@ -288,5 +308,5 @@ def decode(
         if all(finished):
             break
         logits = context.step(new_ids + (new_ids if guided else []))
-    return [Decoded(ids, ending, forced) for ids, ending, forced in zip(results, endings, forced_bars,
-                                                                        strict=True)]
+    return [Decoded(ids, ending, forced, margin if guided else None)
+            for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]

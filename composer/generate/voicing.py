@@ -20,7 +20,7 @@ run of notes wholly inside it breaks a limit on its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class OnsetRules:
     before: np.ndarray  # (V, P) notes an entry adds before its first Position/Bar token
     after: np.ndarray  # (V, P) notes after its last Position/Bar token
     inner_ok: np.ndarray  # (V,) bool: no onset wholly inside the entry breaks a limit
+    # (position, counts) -> (V,) allowed entries: a piece visits few distinct onset states,
+    # and the (V, P) check is most of the rule's cost at every decoding step
+    _allowed: dict[bytes, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, base_vocab: Sequence[str], entries: Sequence[tuple[int, ...]],
@@ -114,13 +117,24 @@ class OnsetRules:
 
         Where that would leave nothing, the mask is kept: a decodable piece comes first.
         """
-        first = self.first_position
-        ok = (first == NO_ONSET) | (first > state.position)
-        if self.programs:
-            ok &= self.inner_ok & (self.before + state.counts[None, :] <= self.limits[None, :]).all(axis=1)
-        narrowed = mask & ok
+        narrowed = mask & self.allowed(state)
         if narrowed.any():
             mask[:] = narrowed
+
+    def allowed(self, state: OnsetState) -> np.ndarray:
+        """(V,) bool: the entries that break no rule in ``state``."""
+        cache_key = np.int64(state.position).tobytes() + state.counts.astype(np.int64).tobytes()
+        ok = self._allowed.get(cache_key)
+        if ok is None:
+            first = self.first_position
+            ok = (first == NO_ONSET) | (first > state.position)
+            if self.programs:
+                room = self.limits - state.counts  # (P,)
+                ok &= self.inner_ok & (self.before <= room[None, :]).all(axis=1)
+            if len(self._allowed) > 4096:
+                self._allowed.clear()
+            self._allowed[cache_key] = ok
+        return ok
 
 
 __all__ = ["OnsetRules", "OnsetState"]
