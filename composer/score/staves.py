@@ -53,7 +53,10 @@ def plan_staves(notes: Sequence[tuple[Q, Q, int]], instrument: Instrument, prefe
     events = chord_events(notes, instrument.chords or melodic)
     # a line reads well up to three ledger lines; several voices stacked on them do not
     far = 2 if not melodic and _overlapping(notes) else 3
-    if beyond_with_clefs(bar_pitches, clefs, far) <= grand_staff_fraction:
+    # a bowed or blown part reads on one staff in any edition (ledger lines, clef changes),
+    # never on a piano's grand staff
+    one_staff = instrument.family in ("strings", "winds", "brass")
+    if one_staff or beyond_with_clefs(bar_pitches, clefs, far) <= grand_staff_fraction:
         staff, cut = _staff(clefs, separate_lines(events), max_voices)
         return [staff], cut
     upper, lower = _split_by_lines(events, instrument.chords or melodic, split_pitch)
