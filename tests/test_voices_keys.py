@@ -49,6 +49,25 @@ def test_a_four_voice_chorale_keeps_its_named_monophonic_voices(tmp_path_factory
     assert len(programs) == 4
 
 
+def test_sung_voices_are_named_by_register_highest_first(tmp_path_factory: pytest.TempPathFactory
+                                                          ) -> None:
+    """A chorale whose voices come in another order (bass first) decodes as Soprano…Bass, top down."""
+    tiny = build_tiny(tmp_path_factory)
+    tok = tiny.tokenizer
+    chorale = next(r for r in tiny.records if r["id"] == "bach-bwv10-7")
+    source = symusic.Score(str(tiny.corpus / chorale["midi"]))
+    reordered = source.copy()
+    reordered.tracks.clear()
+    for track in reversed(list(source.tracks)):  # Bass, Tenor, Alto, Soprano
+        reordered.tracks.append(track.copy())
+    decoded = tok.decode_ids(tok.encode_score(reordered, "bach", key=key_from_name(chorale["key"])))
+    assert [t.name for t in decoded.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
+    means = [float(np.mean([n.pitch for n in t.notes])) for t in decoded.tracks]
+    assert means == sorted(means, reverse=True)
+    for original, named in zip(source.tracks, decoded.tracks, strict=True):
+        assert sorted(n.pitch for n in original.notes) == sorted(n.pitch for n in named.notes)
+
+
 def test_voices_are_told_apart_by_order_and_sung_names_first() -> None:
     assert voice_indexes([52, 52, 52, 52]) == [0, 1, 2, 3]
     assert voice_indexes([40, 40, 41, 42]) == [0, 1, 0, 0]

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from composer.tokens.grammar import TokenGrammar
 from composer.music.keys import KEYS
-from composer.music.voices import max_chord, voice_indexes, voice_name
+from composer.music.voices import CHOIR_PROGRAMS, max_chord, voice_indexes, voice_name
 from composer.tokens.settings import (
     ANY_STYLE,
     EOS_TOKEN,
@@ -221,11 +221,27 @@ class Tokenizer:
         for (program, voice), _ in placed:
             voices_of[program] = max(voices_of.get(program, 0), voice + 1)
         placed.sort(key=lambda pt: pt[0])  # GM order is score order: violin, viola, cello
+        sung: dict[int, list[symusic.Track]] = {}
+        for (program, _), track in placed:
+            if program in CHOIR_PROGRAMS:
+                sung.setdefault(program, []).append(track)
+        for group in sung.values():
+            # singers are named by register, highest first: corpora order their parts
+            # differently (Monteverdi's fifth part is a second soprano, Palestrina's a tenor)
+            group.sort(key=lambda t: -float(t.notes.numpy()["pitch"].mean()) if t.note_num() else 0.0)
         tracks = []
         for (program, voice), track in placed:
+            if program in sung:
+                continue
             track.program = program
             track.name = voice_name(instrument_for(program).name, program, voice, voices_of[program])
             tracks.append(track)
+        for program, group in sung.items():
+            at = next((i for i, t in enumerate(tracks) if t.program > program), len(tracks))
+            for rank, track in enumerate(group):
+                track.program = program
+                track.name = voice_name(instrument_for(program).name, program, rank, len(group))
+            tracks[at:at] = group
         score.tracks.clear()
         for track in tracks:
             score.tracks.append(track)
