@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,13 +30,17 @@ def composer(tmp_path_factory: pytest.TempPathFactory) -> Composer:
     return Composer.load(tiny_bundle(tmp_path_factory))
 
 
+def _tiny_chorale(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any], symusic.Score]:
+    """The tiny corpus's tokenizer, a four-voice chorale's record and its score."""
+    tiny = build_tiny(tmp_path_factory)
+    chorale = next(r for r in tiny.records if r["id"] == "bach-bwv10-7")
+    return tiny.tokenizer, chorale, symusic.Score(str(tiny.corpus / chorale["midi"]))
+
+
 def test_a_four_voice_chorale_keeps_its_named_monophonic_voices(tmp_path_factory: pytest.TempPathFactory
                                                                 ) -> None:
     """corpus (music21 chorale) → tokens → MIDI: four tracks, Soprano to Bass, each one line."""
-    tiny = build_tiny(tmp_path_factory)
-    tok = tiny.tokenizer
-    chorale = next(r for r in tiny.records if r["id"] == "bach-bwv10-7")
-    source = symusic.Score(str(tiny.corpus / chorale["midi"]))
+    tok, chorale, source = _tiny_chorale(tmp_path_factory)
     assert [t.program for t in source.tracks] == [52] * 4  # all four on the choir: miditok would merge them
     decoded = tok.decode_ids(tok.encode_score(source, "bach", key=key_from_name(chorale["key"])))
     assert [t.name for t in decoded.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
@@ -52,10 +57,7 @@ def test_a_four_voice_chorale_keeps_its_named_monophonic_voices(tmp_path_factory
 def test_sung_voices_are_named_by_register_highest_first(tmp_path_factory: pytest.TempPathFactory
                                                           ) -> None:
     """A chorale whose voices come in another order (bass first) decodes as Soprano…Bass, top down."""
-    tiny = build_tiny(tmp_path_factory)
-    tok = tiny.tokenizer
-    chorale = next(r for r in tiny.records if r["id"] == "bach-bwv10-7")
-    source = symusic.Score(str(tiny.corpus / chorale["midi"]))
+    tok, chorale, source = _tiny_chorale(tmp_path_factory)
     reordered = source.copy()
     reordered.tracks.clear()
     for track in reversed(list(source.tracks)):  # Bass, Tenor, Alto, Soprano
