@@ -66,8 +66,8 @@ def markdown(report: dict[str, Any]) -> str:
     one = judged.get("generated_one_candidate")
     n = judged.get("candidates", 1)
     if one:
-        lines += [f"Generated samples are the critic's picks, best of {n} candidates (the command line's "
-                  "default), and, in the second column, single samples without the critic. The critic "
+        lines += [f"Generated samples are the critic's picks, best of {n} candidates, and, in the second "
+                  "column, single samples without the critic (the command line's default). The critic "
                   "ranks by the model's own style likelihood, key agreement and sanity checks; it never "
                   "sees this judge or its features.", ""]
     rows = [[style, _f(gen["by_style"].get(style)),
