@@ -214,8 +214,8 @@ def decode(
     rows supplies the condition-free logits for guidance: their prefix is the prompt's with
     each token of ``unconditional`` that is not None put in its place (``Style_any``, and
     ``Key_any`` to guide the key as well). ``decoder`` (from ``new_decoder(model)``) may be
-    kept between calls: it prepares weights once. ``prefix_len`` tokens (style, key) stay at the head of the
-    context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
+    kept between calls: it prepares weights once. ``prefix_len`` tokens (style, key) stay at
+    the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
     if len({len(p) for p in prompts}) != 1:
@@ -224,8 +224,9 @@ def decode(
     guided = spec.style_strength != 1.0 and unconditional is not None
     rows = [list(p) for p in prompts]
     if guided:
-        rows += [[p[i] if i >= len(unconditional) or unconditional[i] is None else unconditional[i]
-                  for i in range(len(p))] for p in prompts]
+        head = len(unconditional)
+        rows += [[*(t if u is None else u for t, u in zip(p[:head], unconditional, strict=True)), *p[head:]]
+                 for p in prompts]
     states, bars = [], []
     for prompt in prompts:
         state, opened = grammar.walk(prompt)

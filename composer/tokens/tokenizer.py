@@ -216,32 +216,26 @@ class Tokenizer:
             return score
         from composer.music.instruments import instrument_for
 
-        placed = [(self.voice_of(t.program), t) for t in score.tracks]
-        voices_of: dict[int, int] = {}
-        for (program, voice), _ in placed:
-            voices_of[program] = max(voices_of.get(program, 0), voice + 1)
-        placed.sort(key=lambda pt: pt[0])  # GM order is score order: violin, viola, cello
-        sung: dict[int, list[symusic.Track]] = {}
-        for (program, _), track in placed:
-            if program in CHOIR_PROGRAMS:
-                sung.setdefault(program, []).append(track)
-        for group in sung.values():
-            # singers are named by register, highest first: corpora order their parts
-            # differently (Monteverdi's fifth part is a second soprano, Palestrina's a tenor)
-            group.sort(key=lambda t: -float(t.notes.numpy()["pitch"].mean()) if t.note_num() else 0.0)
+        groups: dict[int, list[tuple[int, symusic.Track]]] = {}
+        for track in score.tracks:
+            program, voice = self.voice_of(track.program)
+            groups.setdefault(program, []).append((voice, track))
         tracks = []
-        for (program, voice), track in placed:
-            if program in sung:
-                continue
-            track.program = program
-            track.name = voice_name(instrument_for(program).name, program, voice, voices_of[program])
-            tracks.append(track)
-        for program, group in sung.items():
-            at = next((i for i, t in enumerate(tracks) if t.program > program), len(tracks))
-            for rank, track in enumerate(group):
+        for program in sorted(groups):  # GM order is score order: violin, viola, cello
+            group = groups[program]
+            if program in CHOIR_PROGRAMS:
+                # singers are named by register, highest first: corpora order their parts
+                # differently (Monteverdi's fifth part is a second soprano, Palestrina's a tenor)
+                group.sort(key=lambda vt: -_mean_pitch(vt[1]))
+                named = [(rank, len(group), track) for rank, (_, track) in enumerate(group)]
+            else:
+                group.sort(key=lambda vt: vt[0])
+                count = group[-1][0] + 1
+                named = [(voice, count, track) for voice, track in group]
+            for index, count, track in named:
                 track.program = program
-                track.name = voice_name(instrument_for(program).name, program, rank, len(group))
-            tracks[at:at] = group
+                track.name = voice_name(instrument_for(program).name, program, index, count)
+                tracks.append(track)
         score.tracks.clear()
         for track in tracks:
             score.tracks.append(track)
@@ -390,6 +384,11 @@ class Tokenizer:
         tmp.replace(path)
         self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         return path
+
+
+def _mean_pitch(track: symusic.Track) -> float:
+    """A track's mean MIDI pitch; 0 for an empty track (so it sorts after every sung voice)."""
+    return float(track.notes.numpy()["pitch"].mean()) if track.note_num() else 0.0
 
 
 def tokenizer_path(path: Path) -> Path:
