@@ -21,8 +21,7 @@ from composer.errors import ComposerError, ConfigError, InputFileError, OutputEr
 if TYPE_CHECKING:
     import symusic
 
-    from composer.generate.cpu_decoder import NumpyDecoder
-    from composer.generate.decode import Decoded, TorchDecoder
+    from composer.generate.decode import Decoded, Decoder
     from composer.generate.voicing import OnsetRules
     from composer.model.bundle import Bundle
     from composer.tokens.tokenizer import Tokenizer
@@ -137,16 +136,43 @@ def _title(style: str) -> str:
 
 
 class Composer:
-    """A loaded model bundle, ready to write music."""
+    """A loaded model bundle, ready to write music.
+
+    On the CPU the weights go straight from the bundle into the numpy decoder, so writing
+    music never imports torch; the torch model (``model``) is loaded on first use: for
+    likelihoods, evaluation, and decoding on a GPU.
+    """
 
     def __init__(self, bundle: Bundle, device: str = "cpu") -> None:
         from composer.tokens.tokenizer import load_tokenizer
 
         self.bundle = bundle
         self.tokenizer: Tokenizer = load_tokenizer(bundle.tokenizer_path)
-        self.model = bundle.load_model(device)
         self.device = device
-        self._decoder: NumpyDecoder | TorchDecoder | None = None  # made once, on first use
+        self._decoder: Decoder = self._new_decoder()  # made once: it prepares the weights
+
+    @cached_property
+    def model(self) -> Any:
+        """The bundle's ``MusicTransformer`` (torch), loaded on first use."""
+        return self.bundle.load_model(self.device)
+
+    def _new_decoder(self) -> Decoder:
+        """numpy for fp32 weights on the CPU, read without torch; else the torch model's own."""
+        if self.device == "cpu":
+            from composer.generate.cpu_decoder import NumpyDecoder, weights_are_fp32
+            from composer.model.bundle import BundleError
+            from composer.model.config import ModelConfig
+
+            weights = self.bundle.load_arrays()
+            if weights_are_fp32(weights):
+                try:
+                    return NumpyDecoder(ModelConfig.from_dict(self.bundle.config["model"]), weights)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise BundleError(f"{self.bundle.path}: weights do not match config.json "
+                                      f"({exc})") from None
+        from composer.generate.torch_decoder import new_decoder
+
+        return new_decoder(self.model)
 
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "cpu") -> Composer:
@@ -218,9 +244,9 @@ class Composer:
 
     def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
                 num: int, meter: str | None) -> list[Decoded]:
-        import torch
+        import numpy as np
 
-        from composer.generate.decode import DecodeSpec, decode, new_decoder
+        from composer.generate.decode import DecodeSpec, decode
         from composer.generate.sampling import SamplingSettings
 
         try:
@@ -229,12 +255,9 @@ class Composer:
             raise ConfigError(str(exc)) from None
         spec = DecodeSpec(bars=bars_total, sampling=sampling, style_strength=settings.style_strength,
                           max_entries_per_bar=settings.max_entries_per_bar)
-        generator = torch.Generator().manual_seed(settings.seed)
-        if self._decoder is None:
-            self._decoder = new_decoder(self.model)
-        return decode(self.model, self.tokenizer.grammar, [prompt] * num, spec, generator,
-                      control=self._control(settings, meter),
-                      unconditional=self._unconditional_prefix(settings), decoder=self._decoder,
+        return decode(self._decoder, self.tokenizer.grammar, [prompt] * num, spec,
+                      np.random.default_rng(settings.seed), control=self._control(settings, meter),
+                      unconditional=self._unconditional_prefix(settings),
                       prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules)
 
     def _unconditional_prefix(self, settings: GenerationSettings) -> tuple[int | None, ...]:

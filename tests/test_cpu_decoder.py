@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from composer.generate.cpu_decoder import NumpyDecoder, gelu, numpy_decoding_applies
+from composer.generate.cpu_decoder import NumpyDecoder, gelu
+from composer.generate.torch_decoder import numpy_decoding_applies
 from composer.model.transformer import ModelConfig, MusicTransformer
 
 
@@ -27,7 +28,7 @@ def test_numpy_decoder_equals_the_models_forward(config: ModelConfig) -> None:
     ids = torch.randint(0, config.vocab_size, (3, config.block_size))
     with torch.no_grad():
         full = model(ids)[0].numpy()  # (B, T, V)
-    decoder = NumpyDecoder(model)
+    decoder = NumpyDecoder.from_model(model)
     got = [decoder.start(ids[:, :17].numpy())]  # a prompt of several tokens
     for t in range(17, 30):
         got.append(decoder.step(ids[:, t].numpy()))  # one token at a time

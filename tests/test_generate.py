@@ -16,10 +16,10 @@ from composer.generate.decode import (
     MODEL_ENDINGS,
     Decoded,
     DecodeSpec,
-    TorchDecoder,
     decode,
     row_mask,
 )
+from composer.generate.torch_decoder import TorchDecoder, new_decoder
 from composer.io.provenance import read_provenance
 from composer.model.transformer import ModelConfig, MusicTransformer
 from composer.music.facts import count_bars, time_signature_names
@@ -57,7 +57,7 @@ def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> N
     grammar = tokenizer.grammar
     config = ModelConfig(vocab_size=tokenizer.vocab_size, block_size=48, n_layer=2, n_head=2, n_embd=32)
     model = MusicTransformer(config).eval()  # random weights: the grammar alone keeps it valid
-    generator = torch.Generator().manual_seed(0)
+    decoder, rng = new_decoder(model), np.random.default_rng(0)
     styles = sorted(tokenizer.styles)
     undecodable = wrong_bars = 0
     endings: dict[str, int] = {}
@@ -65,7 +65,7 @@ def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> N
         bars = 1 + batch % 4
         prompt = [tokenizer.style_id(styles[batch % len(styles)])]
         spec = DecodeSpec(bars=bars, max_entries_per_bar=24)
-        for decoded in decode(model, grammar, [prompt] * 50, spec, generator):
+        for decoded in decode(decoder, grammar, [prompt] * 50, spec, rng):
             assert grammar.accepts(decoded.ids)
             score = composer.tokenizer.decode_ids(decoded.ids)
             if score.note_num() == 0:
@@ -86,7 +86,7 @@ def test_cached_generation_matches_full_recompute(composer: Composer) -> None:
     model, grammar = composer.model, composer.tokenizer.grammar
     prompt = [composer.tokenizer.style_id("irish")]
     spec = DecodeSpec(bars=2, sampling=_greedy(), max_entries_per_bar=12)
-    [decoded] = decode(model, grammar, [prompt], spec, torch.Generator())
+    [decoded] = decode(new_decoder(model), grammar, [prompt], spec, np.random.default_rng())
     ids = decoded.ids
     assert len(ids) <= model.config.block_size  # one window: no sliding to replay
     state, bars = grammar.walk(prompt)
@@ -125,9 +125,10 @@ class _Scripted:
     def __init__(self, vocab_size: int, script: list[int], eos: int, bar: int) -> None:
         self.vocab_size, self.script, self.eos, self.bar = vocab_size, script, eos, bar
         self.pos = self.k = 0
+        self.block_size = 256
 
-    def _logits(self, rows: int) -> torch.Tensor:
-        logits = torch.zeros(rows, self.vocab_size)
+    def _logits(self, rows: int) -> np.ndarray:
+        logits = np.zeros((rows, self.vocab_size), dtype=np.float32)
         if self.k < len(self.script):
             logits[:, self.script[self.k]] = 10.0
         else:
@@ -135,11 +136,11 @@ class _Scripted:
         self.k += 1
         return logits
 
-    def start(self, ids: np.ndarray) -> torch.Tensor:
+    def start(self, ids: np.ndarray) -> np.ndarray:
         self.pos = ids.shape[1]
         return self._logits(ids.shape[0])
 
-    def step(self, ids: np.ndarray) -> torch.Tensor:
+    def step(self, ids: np.ndarray) -> np.ndarray:
         self.pos += 1
         return self._logits(len(ids))
 
@@ -151,8 +152,8 @@ def _scripted(composer: Composer, script: list[str], bars: int, max_entries: int
     decoder = _Scripted(tokenizer.vocab_size, [ids[t] for t in script], tokenizer.eos_id,
                         ids["Bar_None"])
     start = [tokenizer.style_id("irish"), *(ids[t] for t in prompt or [])]
-    [decoded] = decode(composer.model, grammar, [start], DecodeSpec(bars=bars, sampling=_greedy(),
-                       max_entries_per_bar=max_entries), torch.Generator(), decoder=decoder)
+    [decoded] = decode(decoder, grammar, [start], DecodeSpec(bars=bars, sampling=_greedy(),
+                       max_entries_per_bar=max_entries), np.random.default_rng())
     assert grammar.accepts(decoded.ids) and grammar.bars_done(decoded.ids) == bars
     return decoded, tokenizer.tokens(decoded.ids)[1:]
 
@@ -239,8 +240,8 @@ def test_torch_decoder_path_agrees_with_numpy(composer: Composer) -> None:
     model, grammar = composer.model, composer.tokenizer.grammar
     prompts = [[composer.tokenizer.style_id("irish")]] * 2
     spec = DecodeSpec(bars=3, sampling=_greedy(), max_entries_per_bar=24)
-    numpy_ids = decode(model, grammar, prompts, spec, torch.Generator())
-    torch_ids = decode(model, grammar, prompts, spec, torch.Generator(), decoder=TorchDecoder(model))
+    numpy_ids = decode(new_decoder(model), grammar, prompts, spec, np.random.default_rng())
+    torch_ids = decode(TorchDecoder(model), grammar, prompts, spec, np.random.default_rng())
     assert torch_ids == numpy_ids  # ids, endings and forced bars
     assert all(grammar.bars_done(d.ids) == 3 for d in torch_ids)
 
@@ -386,3 +387,43 @@ def test_a_closing_rest_bar_is_kept_in_the_file() -> None:
     score.tracks.append(track)
     fitted = fit_to_bars(score, 3)
     assert count_bars(symusic.Score.from_midi(fitted.dumps_midi())) == 3
+
+
+TORCH_BLOCKED = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NoTorch(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch imported on the CPU generation path")
+
+
+sys.meta_path.insert(0, NoTorch())
+from composer.cli import main
+
+sys.argv = ["composer", *sys.argv[1:]]
+main()
+"""
+
+
+def test_generate_and_continue_on_the_cpu_never_import_torch(bundle: Path, tmp_path: Path) -> None:
+    """The command line writes music with numpy alone: importing torch would fail here."""
+    import subprocess
+    import sys
+
+    from composer.io.reader import read_score
+
+    common = ["--model", str(bundle), "--bars", "2", "--seed", "3"]
+    runs = {
+        "generate": ["generate", "--style", "irish", *common, "-o", str(tmp_path / "g.mid")],
+        "continue": ["continue", "tinynotation: 4/4 c4 d e f g1", "--style", "irish", *common,
+                     "-o", str(tmp_path / "c.mid")],
+    }
+    for name, argv in runs.items():
+        done = subprocess.run([sys.executable, "-c", TORCH_BLOCKED, *argv], capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, f"{name}: {done.stderr[-800:]}"
+    assert read_score(tmp_path / "g.mid").note_num() > 0
+    assert read_score(tmp_path / "c.mid").note_num() > 5  # the prompt's five notes and more

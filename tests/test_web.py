@@ -439,8 +439,8 @@ def test_the_prompt_reader_is_killed_when_it_runs_too_long(server: Server, tmp_p
     from composer.errors import ReadTimeoutError
 
     reader = server.app.state.studio.reader
-    slow = tmp_path / "slow.abc"  # music21 takes about 2 s over these 480 notes
-    slow.write_text("X:1\nT:t\nM:4/4\nL:1/8\nK:C\n" + "CDEF GABc|" * 60 + "\n")
+    slow = tmp_path / "slow.abc"  # music21 takes 1-3 s over these 1,920 notes, well past 0.2 s
+    slow.write_text("X:1\nT:t\nM:4/4\nL:1/8\nK:C\n" + "CDEF GABc|" * 240 + "\n")
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError, match=r"^tune\.abc: reading took longer than 0 s$"):
         reader.read(slow, "tune.abc", 0.2)

@@ -4,8 +4,10 @@ Why numpy: decoding one token multiplies a few rows by every weight matrix, so i
 is how fast the matrix–vector products stream the weights. On the CPUs we measured, the
 OpenBLAS inside the numpy wheel ran those products about twice as fast as the MKL inside
 the torch wheel, and a numpy operation costs a fraction of a torch operation's dispatch
-(`python benchmarks/generate.py` prints both paths). The arithmetic is the model's own
-(``composer/model.py``); ``tests/test_cpu_decoder.py`` holds the two to 1e-4.
+(`python benchmarks/generate.py` prints both paths). And the command line need not import
+torch at all: the weights come straight from the bundle's safetensors file as arrays.
+The arithmetic is the model's own (``composer/model/transformer.py``);
+``tests/test_cpu_decoder.py`` holds the two to 1e-4.
 
 Inference only: weights are read once, at construction, and never written back.
 """
@@ -14,21 +16,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from composer.model.config import LAYER_NORM_EPS, ModelConfig
+
 if TYPE_CHECKING:
     from composer.model.transformer import MusicTransformer
-
-
-def numpy_decoding_applies(model: MusicTransformer) -> bool:
-    """True where this decoder can stand in for the model: fp32 weights on the CPU."""
-    import torch
-
-    weight = model.embed.weight
-    return weight.device.type == "cpu" and weight.dtype == torch.float32
 
 
 # Abramowitz & Stegun 7.1.26: erf(z) = 1 - t·poly(t)·exp(-z²), t = 1 / (1 + p·z), z ≥ 0,
@@ -93,81 +90,111 @@ class _Layer:
     norm(x) @ diag(g)·W), and 1/√hs into the query columns: fewer calls per token.
     """
 
-    eps1: np.float32
     qkv: np.ndarray  # (C, 3C)
     proj: np.ndarray  # (C, C)
-    eps2: np.float32
     fc: np.ndarray  # (C, 4C)
     fc_out: np.ndarray  # (4C, C)
 
 
-def _matrix(weight: object, gain: object | None = None) -> np.ndarray:
+def _matrix(weight: np.ndarray, gain: np.ndarray | None = None) -> np.ndarray:
     """A linear layer's weight (out, in) as an (in, out) fp32 array, rows scaled by ``gain``."""
-    matrix = weight.detach().t()  # type: ignore[attr-defined]
+    matrix = np.asarray(weight, dtype=np.float32).T
     if gain is not None:
-        matrix = matrix * gain.detach()[:, None]  # type: ignore[attr-defined]
-    return np.ascontiguousarray(matrix.numpy(), dtype=np.float32)
+        matrix = matrix * np.asarray(gain, dtype=np.float32)[:, None]
+    return np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def rotations(head_size: int, length: int, base: float) -> np.ndarray:
+    """Unit complex rotations (N, hs/2) for positions 0..N-1, in fp32 as the model makes them."""
+    exponents = np.arange(0, head_size, 2, dtype=np.float32) / np.float32(head_size)
+    inv_freq = (np.float32(1) / np.power(np.float32(base), exponents)).astype(np.float32)  # (hs/2,)
+    angles = np.arange(length, dtype=np.float32)[:, None] * inv_freq[None, :]  # (N, hs/2)
+    return (np.cos(angles) + 1j * np.sin(angles)).astype(np.complex64)
+
+
+def weights_are_fp32(weights: Mapping[str, np.ndarray]) -> bool:
+    """True where every array is fp32: the numpy decoder's arithmetic (others go to torch)."""
+    return all(np.asarray(w).dtype == np.float32 for w in weights.values())
 
 
 class NumpyDecoder:
-    """Incremental decoding: the model encodes a window, numpy adds one token per row at a time.
+    """Incremental decoding: encode a window, then add one token per row at a time.
 
-    ``start(ids)`` runs the model's own parallel forward pass over a window (B, T) from
-    position 0 and keeps its keys and values; ``step(ids)`` appends one token per row.
-    Both return the logits of the newest position, (B, V). The weights are prepared once
-    (23 ms for the default model), so one decoder serves call after call.
+    ``start(ids)`` encodes a window (B, T) from position 0 and keeps its keys and values;
+    ``step(ids)`` appends one token per row. Both return the logits of the newest
+    position, (B, V). The weights are prepared once, so one decoder serves call after call.
     """
 
-    def __init__(self, model: MusicTransformer) -> None:
-        import torch
-
-        config = model.config
-        self.model = model
+    def __init__(self, config: ModelConfig, weights: Mapping[str, np.ndarray]) -> None:
+        """``weights``: the model's state dict as arrays (``head.weight`` may be left out:
+        the head is tied to the embedding)."""
+        self.config = config
         self.n_head = config.n_head
-        self.head_size = config.n_embd // config.n_head
+        self.head_size = config.head_size
         self.max_len = config.block_size
-        query_scale = torch.ones(3 * config.n_embd)
+        self.eps = np.float32(LAYER_NORM_EPS)
+        query_scale = np.ones((3 * config.n_embd, 1), dtype=np.float32)
         query_scale[:config.n_embd] = 1 / math.sqrt(self.head_size)
-        with torch.no_grad():
-            self.layers = [
-                _Layer(
-                    eps1=np.float32(block.norm1.eps),
-                    qkv=_matrix(block.attn.qkv.weight * query_scale[:, None], block.norm1.weight),
-                    proj=_matrix(block.attn.proj.weight),
-                    eps2=np.float32(block.norm2.eps),
-                    fc=_matrix(block.mlp.fc.weight, block.norm2.weight),
-                    fc_out=_matrix(block.mlp.proj.weight),
-                )
-                for block in model.blocks
-            ]
-            self.embed = model.embed.weight.detach().numpy().astype(np.float32)  # (V, C)
-            self.head = _matrix(model.head.weight, model.norm.weight)  # (C, V)
-        self.norm_eps = np.float32(model.norm.eps)
-        self.rotations = model.rotations(self.max_len, torch.device("cpu"))[:, 0, 0].numpy()  # (N, hs/2)
+        self.layers = [
+            _Layer(
+                qkv=_matrix(weights[f"blocks.{i}.attn.qkv.weight"] * query_scale,
+                            weights[f"blocks.{i}.norm1.weight"]),
+                proj=_matrix(weights[f"blocks.{i}.attn.proj.weight"]),
+                fc=_matrix(weights[f"blocks.{i}.mlp.fc.weight"], weights[f"blocks.{i}.norm2.weight"]),
+                fc_out=_matrix(weights[f"blocks.{i}.mlp.proj.weight"]),
+            )
+            for i in range(config.n_layer)
+        ]
+        self.embed = np.ascontiguousarray(weights["embed.weight"], dtype=np.float32)  # (V, C)
+        self.head = _matrix(weights.get("head.weight", self.embed), weights["norm.weight"])  # (C, V)
+        self.rotations = rotations(self.head_size, self.max_len, config.rope_base)  # (N, hs/2)
         self.keys = np.zeros((0,), np.float32)  # (L, B, nh, N, hs) once started
         self.values = np.zeros((0,), np.float32)
         self.pos = 0
 
+    @classmethod
+    def from_model(cls, model: MusicTransformer) -> NumpyDecoder:
+        """The decoder for a loaded torch model's weights."""
+        weights = {name: tensor.detach().float().cpu().numpy() for name, tensor in model.state_dict().items()}
+        return cls(model.config, weights)
+
+    @property
+    def block_size(self) -> int:
+        return self.max_len
+
+    def _attention_inputs(self, x: np.ndarray, layer: _Layer, rotation: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rotated queries and keys and the values of x (B, T, C), each (B, T, nh, hs)."""
+        b, t = x.shape[:2]
+        qkv = (normalize(x, self.eps) @ layer.qkv).reshape(b, t, 3, self.n_head, self.head_size)
+        pairs = np.ascontiguousarray(qkv[:, :, :2]).view(np.complex64)  # (B, T, 2, nh, hs/2)
+        qk = (pairs * rotation[None, :, None, None, :]).view(np.float32)  # (B, T, 2, nh, hs)
+        return qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
+
+    def _feed_forward(self, x: np.ndarray, layer: _Layer) -> None:
+        x += gelu(normalize(x, self.eps) @ layer.fc) @ layer.fc_out
+
     def start(self, ids: np.ndarray) -> np.ndarray:
-        """Forget the cache and encode ``ids`` (B, T) from position 0; logits (B, V).
-
-        A whole window is many rows per weight, where torch's parallel pass is the faster.
-        """
-        import torch
-
-        cache = self.model.new_cache(ids.shape[0])
-        threads = torch.get_num_threads()
-        # numpy's BLAS threads are still spinning from the last step: two thread pools on
-        # the same cores slowed this pass 2.5x (75 ms for 192 tokens against 30 ms)
-        torch.set_num_threads(max(1, threads // 2))
-        try:
-            with torch.no_grad():
-                logits = self.model(torch.from_numpy(ids), cache=cache)[0][:, -1]  # (B, V)
-        finally:
-            torch.set_num_threads(threads)
-        self.keys, self.values = cache.keys.numpy(), cache.values.numpy()  # shared, not copied
-        self.pos = cache.pos
-        return logits.numpy()
+        """Forget the cache and encode ``ids`` (B, T) from position 0; logits (B, V)."""
+        b, t = ids.shape
+        if t > self.max_len:
+            raise ValueError(f"window of {t} tokens > context {self.max_len}")
+        nh, hs = self.n_head, self.head_size
+        shape = (len(self.layers), b, nh, self.max_len, hs)
+        self.keys, self.values = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        future = np.triu(np.full((t, t), -np.inf, dtype=np.float32), k=1)  # (T, T)
+        x = self.embed[ids]  # (B, T, C)
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._attention_inputs(x, layer, self.rotations[:t])  # (B, T, nh, hs) each
+            self.keys[i, :, :, :t] = k.transpose(0, 2, 1, 3)
+            self.values[i, :, :, :t] = v.transpose(0, 2, 1, 3)
+            scores = q.transpose(0, 2, 1, 3) @ self.keys[i, :, :, :t].transpose(0, 1, 3, 2)  # (B, nh, T, T)
+            scores += future
+            y = softmax(scores) @ self.values[i, :, :, :t]  # (B, nh, T, hs)
+            x = x + y.transpose(0, 2, 1, 3).reshape(b, t, nh * hs) @ layer.proj
+            self._feed_forward(x, layer)
+        self.pos = t
+        return normalize(x[:, -1], self.eps) @ self.head  # (B, V)
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """Append one token per row, ``ids`` (B,); logits (B, V)."""
@@ -175,17 +202,14 @@ class NumpyDecoder:
         if pos >= self.max_len:
             raise ValueError(f"KV cache full: {pos + 1} positions > {self.max_len}")
         nh, hs = self.n_head, self.head_size
-        x = self.embed[ids]  # (B, C)
-        rotation = self.rotations[pos]  # (hs/2,)
+        x = self.embed[ids][:, None]  # (B, 1, C)
         for i, layer in enumerate(self.layers):
-            qkv = (normalize(x, layer.eps1) @ layer.qkv).reshape(b, 3, nh, hs)  # queries pre-scaled
-            pairs = np.ascontiguousarray(qkv[:, :2]).view(np.complex64)  # (B, 2, nh, hs/2)
-            qk = (pairs * rotation).view(np.float32)  # (B, 2, nh, hs)
-            self.keys[i, :, :, pos] = qk[:, 1]
-            self.values[i, :, :, pos] = qkv[:, 2]
-            scores = (self.keys[i, :, :, :pos + 1] @ qk[:, 0, :, :, None])[..., 0]  # (B, nh, S)
+            q, k, v = self._attention_inputs(x, layer, self.rotations[pos:pos + 1])  # (B, 1, nh, hs)
+            self.keys[i, :, :, pos] = k[:, 0]
+            self.values[i, :, :, pos] = v[:, 0]
+            scores = (self.keys[i, :, :, :pos + 1] @ q[:, 0, :, :, None])[..., 0]  # (B, nh, S)
             y = softmax(scores)[:, :, None] @ self.values[i, :, :, :pos + 1]  # (B, nh, 1, hs)
-            x = x + y.reshape(b, nh * hs) @ layer.proj
-            x += gelu(normalize(x, layer.eps2) @ layer.fc) @ layer.fc_out
+            x = x + y.reshape(b, 1, nh * hs) @ layer.proj
+            self._feed_forward(x, layer)
         self.pos = pos + 1
-        return normalize(x, self.norm_eps) @ self.head  # (B, V)
+        return normalize(x[:, 0], self.eps) @ self.head  # (B, V)

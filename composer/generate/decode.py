@@ -13,17 +13,14 @@ cut off; ``Decoded.model_closed`` can.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
-from composer.generate.cpu_decoder import NumpyDecoder, numpy_decoding_applies
 from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
-from composer.generate.voicing import OnsetRules
 
 if TYPE_CHECKING:
-    from composer.model.transformer import KVCache, MusicTransformer
+    from composer.generate.voicing import OnsetRules
     from composer.tokens.grammar import TokenGrammar
 
 
@@ -126,42 +123,26 @@ def _meter_control(grammar: TokenGrammar, meter: str | None, control: np.ndarray
     return cache[meter] if control is None else control & cache[meter]
 
 
-class TorchDecoder:
-    """The model's own cached forward pass, for weights the numpy decoder does not take."""
-
-    def __init__(self, model: MusicTransformer) -> None:
-        self.model = model
-        self.cache: KVCache | None = None
+class Decoder(Protocol):
+    """What ``decode`` needs of a decoder: ``NumpyDecoder``, or ``TorchDecoder`` for GPUs."""
 
     @property
-    def pos(self) -> int:
-        return 0 if self.cache is None else self.cache.pos
+    def pos(self) -> int: ...
 
-    @torch.no_grad()
-    def start(self, ids: np.ndarray) -> torch.Tensor:
-        device = self.model.embed.weight.device
-        tokens = torch.from_numpy(ids).to(device)  # (B, T)
-        self.cache = self.model.new_cache(ids.shape[0])
-        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+    @property
+    def block_size(self) -> int: ...
 
-    @torch.no_grad()
-    def step(self, ids: np.ndarray) -> torch.Tensor:
-        tokens = torch.from_numpy(ids).to(self.model.embed.weight.device)[:, None]  # (B, 1)
-        return self.model(tokens, cache=self.cache)[0][:, -1]  # (B, V)
+    def start(self, ids: np.ndarray) -> np.ndarray: ...
 
-
-def new_decoder(model: MusicTransformer) -> NumpyDecoder | TorchDecoder:
-    """The fastest decoder for ``model``: numpy for fp32 weights on the CPU, else torch."""
-    return NumpyDecoder(model) if numpy_decoding_applies(model) else TorchDecoder(model)
+    def step(self, ids: np.ndarray) -> np.ndarray: ...
 
 
 class _Context:
     """Token history of every row and the KV cache over its most recent window."""
 
-    def __init__(self, decoder: NumpyDecoder | TorchDecoder, block: int, rows: list[list[int]],
-                 keep: float, prefix_len: int = 1) -> None:
+    def __init__(self, decoder: Decoder, rows: list[list[int]], keep: float, prefix_len: int = 1) -> None:
         self.rows = rows  # full sequences, style token (and key token) first
-        self.block = block
+        self.block = decoder.block_size
         self.keep = keep
         self.decoder = decoder
         self.prefix_len = prefix_len
@@ -172,17 +153,17 @@ class _Context:
         tail = max(1, int(self.block * self.keep)) - self.prefix_len
         return [*row[:self.prefix_len], *row[-tail:]]
 
-    def prefill(self) -> torch.Tensor:
+    def prefill(self) -> np.ndarray:
         """Forward over every row's window; logits of the last position (B, V)."""
         windows = np.array([self._window(r) for r in self.rows], dtype=np.int64)  # (B, T)
-        return torch.as_tensor(self.decoder.start(windows))
+        return self.decoder.start(windows)
 
-    def step(self, new_ids: list[int]) -> torch.Tensor:
+    def step(self, new_ids: list[int]) -> np.ndarray:
         for row, token in zip(self.rows, new_ids, strict=True):
             row.append(token)
         if self.decoder.pos + 1 > self.block:
             return self.prefill()  # the window slides: re-encode the prefix + recent tokens
-        return torch.as_tensor(self.decoder.step(np.array(new_ids, dtype=np.int64)))
+        return self.decoder.step(np.array(new_ids, dtype=np.int64))
 
 
 def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: list[int]) -> list[float]:
@@ -196,14 +177,13 @@ def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: li
 
 
 def decode(
-    model: MusicTransformer,
+    decoder: Decoder,
     grammar: TokenGrammar,
     prompts: list[list[int]],
     spec: DecodeSpec,
-    generator: torch.Generator,
+    rng: np.random.Generator,
     control: np.ndarray | None = None,
     unconditional: tuple[int | None, ...] | None = None,
-    decoder: NumpyDecoder | TorchDecoder | None = None,
     prefix_len: int = 1,
     onsets: OnsetRules | None = None,
 ) -> list[Decoded]:
@@ -213,8 +193,8 @@ def decode(
     ending in EOS, and how it ended. With ``spec.style_strength != 1`` a second batch of
     rows supplies the condition-free logits for guidance: their prefix is the prompt's with
     each token of ``unconditional`` that is not None put in its place (``Style_any``, and
-    ``Key_any`` to guide the key as well). ``decoder`` (from ``new_decoder(model)``) may be
-    kept between calls: it prepares weights once. ``prefix_len`` tokens (style, key) stay at
+    ``Key_any`` to guide the key as well). ``decoder`` may be kept between calls: it
+    prepares weights once; ``rng`` supplies the randomness. ``prefix_len`` tokens (style, key) stay at
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
@@ -256,8 +236,7 @@ def decode(
         return tail[-1]
 
     onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
-    context = _Context(decoder or new_decoder(model), model.config.block_size, rows, spec.context_keep,
-                       prefix_len)
+    context = _Context(decoder, rows, spec.context_keep, prefix_len)
     logits = context.prefill()
     budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
     while not all(finished):
@@ -278,9 +257,9 @@ def decode(
         if onsets is not None:
             for i in range(n):
                 onsets.restrict(masks[i], onset_states[i])
-        picks = sample_next(scores, spec.sampling, generator, torch.from_numpy(masks)).tolist()
+        picks = sample_next(scores, spec.sampling, rng, masks).tolist()
         if guided:
-            gain = _log_prob_gain(logits[:n].float().numpy(), logits[n:].float().numpy(), picks)
+            gain = _log_prob_gain(logits[:n], logits[n:], picks)
         new_ids: list[int] = []
         for i, entry in enumerate(picks):
             if finished[i]:

@@ -63,11 +63,21 @@ class Bundle:
     def tokenizer_path(self) -> Path:
         return self.path / TOKENIZER
 
+    def load_arrays(self) -> dict[str, Any]:
+        """The weights as numpy arrays by parameter name, without torch (safetensors' numpy API)."""
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(self.path / WEIGHTS))
+        except Exception as exc:  # safetensors raises its own errors for a damaged header
+            raise BundleError(f"{self.path / WEIGHTS}: cannot be loaded ({exc})") from None
+
     def load_model(self, device: str = "cpu") -> Any:
         """The ``MusicTransformer`` with the bundle's weights, in eval mode."""
         from safetensors.torch import load_model
 
-        from composer.model.transformer import ModelConfig, MusicTransformer
+        from composer.model.config import ModelConfig
+        from composer.model.transformer import MusicTransformer
 
         model = MusicTransformer(ModelConfig.from_dict(self.config["model"]))
         try:

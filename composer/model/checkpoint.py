@@ -16,13 +16,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import ComposerError
 from composer.io.digest import sha256_file
 from composer.io.outputs import fsync_dir
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class CheckpointError(ComposerError):
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, state: dict[str, Any],
                     config: dict[str, Any], keep: int = 2) -> Path:
     """Write ``folder/step-<step>/`` atomically and keep only the newest ``keep`` steps."""
+    import torch
     from safetensors.torch import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,6 +132,7 @@ def verify_checkpoint(path: Path) -> None:
 
 def load_checkpoint(path: Path, model: torch.nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load weights into ``model``; return (state, config). Verifies checksums first."""
+    import torch
     from safetensors.torch import load_model
 
     verify_checkpoint(path)

@@ -8,37 +8,14 @@ No file I/O and no tokenizer here: ids in, logits out.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from composer.model.config import LAYER_NORM_EPS, ModelConfig
 
-@dataclass
-class ModelConfig:
-    vocab_size: int = 1024  # tokenizer vocabulary size, special tokens included
-    block_size: int = 512  # longest context the model is trained on, in tokens
-    n_layer: int = 6  # transformer blocks
-    n_head: int = 8  # attention heads per block
-    n_embd: int = 256  # width of the residual stream
-    dropout: float = 0.0  # dropout on attention weights and residual branches (training only)
-    rope_base: float = 10_000.0  # rotary embedding base frequency
-
-    def __post_init__(self) -> None:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
-        if (self.n_embd // self.n_head) % 2:
-            raise ValueError("the head size n_embd / n_head must be even for rotary positions")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+__all__ = ["KVCache", "ModelConfig", "MusicTransformer", "apply_rotary", "rotary_tables"]
 
 
 class KVCache:
@@ -143,9 +120,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(config.n_embd, bias=False)
+        self.norm1 = nn.LayerNorm(config.n_embd, eps=LAYER_NORM_EPS, bias=False)
         self.attn = CausalSelfAttention(config)
-        self.norm2 = nn.LayerNorm(config.n_embd, bias=False)
+        self.norm2 = nn.LayerNorm(config.n_embd, eps=LAYER_NORM_EPS, bias=False)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, rotations: torch.Tensor,
@@ -163,7 +140,7 @@ class MusicTransformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.norm = nn.LayerNorm(config.n_embd, bias=False)
+        self.norm = nn.LayerNorm(config.n_embd, eps=LAYER_NORM_EPS, bias=False)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied embeddings
         self._rotary_table: torch.Tensor | None = None

@@ -9,6 +9,7 @@ grid are left out with a warning.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -127,9 +128,27 @@ def meter_range(names: Iterable[str], max_numerator: int, *, warn: bool = True) 
     return out
 
 
+def import_miditok() -> Any:
+    """The ``miditok`` module, imported without its torch datasets.
+
+    Where torch is installed, ``import miditok`` imports it too (1.2–1.5 s on 2 cores) for
+    ``miditok.pytorch_data``, which composer never uses; writing music needs no torch. The
+    block lasts only for this import, so ``import miditok.pytorch_data`` still works later.
+    """
+    if "miditok" not in sys.modules and "torch" not in sys.modules:
+        sys.modules["miditok.pytorch_data"] = None  # type: ignore[assignment]  # import → ImportError
+        try:
+            import miditok
+        finally:
+            del sys.modules["miditok.pytorch_data"]
+    import miditok
+
+    return miditok
+
+
 def _miditok_config(settings: TokenizerSettings, styles: Sequence[str],
                     time_signatures: dict[int, list[int]]) -> miditok.TokenizerConfig:
-    from miditok import TokenizerConfig
+    TokenizerConfig = import_miditok().TokenizerConfig
 
     specials = ["PAD", "EOS", *(style_token(s) for s in (*styles, ANY_STYLE))]
     if settings.keys:
@@ -160,7 +179,7 @@ def _miditok_config(settings: TokenizerSettings, styles: Sequence[str],
 def new_remi(settings: TokenizerSettings, styles: Sequence[str],
              time_signature_names: Iterable[str] = (), *, warn: bool = True) -> miditok.REMI:
     """An untrained miditok REMI tokenizer with our configuration and style tokens."""
-    from miditok import REMI
+    REMI = import_miditok().REMI
 
     settings.validate()
     bad = [s for s in styles if not s or s == ANY_STYLE or not s.replace("_", "").isalnum()]

@@ -52,6 +52,7 @@ from composer.tokens.settings import (
     MAX_IDS,
     PAD_TOKEN,
     TokenizerSettings,
+    import_miditok,
     key_token,
     style_token,
 )
@@ -356,7 +357,7 @@ class Tokenizer:
         return self._decode_base(self.grammar.repair_base(base))
 
     def _decode_base(self, base: np.ndarray) -> symusic.Score:
-        from miditok import TokSequence
+        TokSequence = import_miditok().TokSequence
 
         remi_only = [int(b) for b in base if int(b) not in self.special_ids]
         tokens = [self.base_vocab[b] for b in remi_only]
@@ -398,7 +399,7 @@ def tokenizer_path(path: Path) -> Path:
 
 def load_tokenizer(path: Path | str) -> Tokenizer:
     """Load a tokenizer saved by ``composer tokenizer train`` (a folder or its JSON file)."""
-    from miditok import REMI
+    REMI = import_miditok().REMI
 
     file = tokenizer_path(Path(path))
     if not file.is_file():
