@@ -244,10 +244,8 @@ class Composer:
 
     def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
                 num: int, meter: str | None) -> list[Decoded]:
-        import numpy as np
-
         from composer.generate.decode import DecodeSpec, decode
-        from composer.generate.sampling import SamplingSettings
+        from composer.generate.sampling import SamplingSettings, UniformStream
 
         try:
             sampling = SamplingSettings(settings.temperature, settings.top_k, settings.top_p)
@@ -256,7 +254,7 @@ class Composer:
         spec = DecodeSpec(bars=bars_total, sampling=sampling, style_strength=settings.style_strength,
                           max_entries_per_bar=settings.max_entries_per_bar)
         return decode(self._decoder, self.tokenizer.grammar, [prompt] * num, spec,
-                      np.random.default_rng(settings.seed), control=self._control(settings, meter),
+                      UniformStream(settings.seed), control=self._control(settings, meter),
                       unconditional=self._unconditional_prefix(settings),
                       prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules)
 

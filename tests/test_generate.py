@@ -19,6 +19,7 @@ from composer.generate.decode import (
     decode,
     row_mask,
 )
+from composer.generate.sampling import UniformStream
 from composer.generate.torch_decoder import TorchDecoder, new_decoder
 from composer.io.provenance import read_provenance
 from composer.model.transformer import ModelConfig, MusicTransformer
@@ -57,7 +58,7 @@ def test_thousand_random_samples_decode_with_exact_bars(composer: Composer) -> N
     grammar = tokenizer.grammar
     config = ModelConfig(vocab_size=tokenizer.vocab_size, block_size=48, n_layer=2, n_head=2, n_embd=32)
     model = MusicTransformer(config).eval()  # random weights: the grammar alone keeps it valid
-    decoder, rng = new_decoder(model), np.random.default_rng(0)
+    decoder, rng = new_decoder(model), UniformStream(0)
     styles = sorted(tokenizer.styles)
     undecodable = wrong_bars = 0
     endings: dict[str, int] = {}
@@ -86,7 +87,7 @@ def test_cached_generation_matches_full_recompute(composer: Composer) -> None:
     model, grammar = composer.model, composer.tokenizer.grammar
     prompt = [composer.tokenizer.style_id("irish")]
     spec = DecodeSpec(bars=2, sampling=_greedy(), max_entries_per_bar=12)
-    [decoded] = decode(new_decoder(model), grammar, [prompt], spec, np.random.default_rng())
+    [decoded] = decode(new_decoder(model), grammar, [prompt], spec, UniformStream(0))
     ids = decoded.ids
     assert len(ids) <= model.config.block_size  # one window: no sliding to replay
     state, bars = grammar.walk(prompt)
@@ -153,7 +154,7 @@ def _scripted(composer: Composer, script: list[str], bars: int, max_entries: int
                         ids["Bar_None"])
     start = [tokenizer.style_id("irish"), *(ids[t] for t in prompt or [])]
     [decoded] = decode(decoder, grammar, [start], DecodeSpec(bars=bars, sampling=_greedy(),
-                       max_entries_per_bar=max_entries), np.random.default_rng())
+                       max_entries_per_bar=max_entries), UniformStream(0))
     assert grammar.accepts(decoded.ids) and grammar.bars_done(decoded.ids) == bars
     return decoded, tokenizer.tokens(decoded.ids)[1:]
 
@@ -240,8 +241,8 @@ def test_torch_decoder_path_agrees_with_numpy(composer: Composer) -> None:
     model, grammar = composer.model, composer.tokenizer.grammar
     prompts = [[composer.tokenizer.style_id("irish")]] * 2
     spec = DecodeSpec(bars=3, sampling=_greedy(), max_entries_per_bar=24)
-    numpy_ids = decode(new_decoder(model), grammar, prompts, spec, np.random.default_rng())
-    torch_ids = decode(TorchDecoder(model), grammar, prompts, spec, np.random.default_rng())
+    numpy_ids = decode(new_decoder(model), grammar, prompts, spec, UniformStream(0))
+    torch_ids = decode(TorchDecoder(model), grammar, prompts, spec, UniformStream(0))
     assert torch_ids == numpy_ids  # ids, endings and forced bars
     assert all(grammar.bars_done(d.ids) == 3 for d in torch_ids)
 

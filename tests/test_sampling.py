@@ -4,15 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
+from composer.generate.sampling import SamplingSettings, UniformStream, guided_logits, sample_next
 
 
-def _gen(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
+def _gen(seed: int = 0) -> UniformStream:
+    return UniformStream(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**31 + 5, 2**40 + 7, -3])
+def test_the_uniform_stream_is_torchs(seed: int) -> None:
+    """A seed draws what torch's seeded generator draws, so it writes the same music as before."""
+    generator, stream = torch.Generator().manual_seed(seed), UniformStream(seed)
+    for n in (1, 2, 5, 17, 64):
+        assert stream.random(n).tolist() == torch.rand(n, generator=generator).tolist()
 
 
 def test_same_seed_same_tokens() -> None:
-    logits = _gen(1).standard_normal((4, 50)).astype(np.float32)
+    logits = np.random.default_rng(1).standard_normal((4, 50)).astype(np.float32)
     settings = SamplingSettings(temperature=1.0, top_k=10, top_p=0.9)
     first, again = sample_next(logits, settings, _gen(7)), sample_next(logits, settings, _gen(7))
     assert first.tolist() == again.tolist()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from composer.generate.sampling import SamplingSettings, guided_logits, sample_next
+from composer.generate.sampling import SamplingSettings, UniformStream, guided_logits, sample_next
 
 if TYPE_CHECKING:
     from composer.generate.voicing import OnsetRules
@@ -181,7 +181,7 @@ def decode(
     grammar: TokenGrammar,
     prompts: list[list[int]],
     spec: DecodeSpec,
-    rng: np.random.Generator,
+    rng: UniformStream,
     control: np.ndarray | None = None,
     unconditional: tuple[int | None, ...] | None = None,
     prefix_len: int = 1,

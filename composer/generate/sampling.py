@@ -1,6 +1,6 @@
-"""Choosing the next token: a pure function of logits, settings and a numpy ``Generator``.
+"""Choosing the next token: a pure function of logits, settings and a ``UniformStream``.
 
-The same logits, settings and generator state always give the same tokens, so a seed
+The same logits, settings and stream state always give the same tokens, so a seed
 fixes the music. numpy, not torch: the command line decodes without importing torch.
 """
 
@@ -26,6 +26,23 @@ class SamplingSettings:
             raise ValueError(f"top_p must be in (0, 1], not {self.top_p}")
 
 
+class UniformStream:
+    """Uniform numbers in [0, 1): those of ``torch.rand`` after ``torch.manual_seed(seed)``.
+
+    Both are MT19937 seeded with the seed's low 32 bits, each number the low 24 bits of one
+    32-bit draw divided by 2**24 (torch's fp32 ``uniform_``), so a seed writes the same
+    music with numpy as it did with torch's generator; ``tests/test_sampling.py`` holds them equal.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._engine = np.random.RandomState(seed % 2**32)
+
+    def random(self, n: int) -> np.ndarray:
+        """The next ``n`` numbers (n,), fp32."""
+        draws = self._engine.randint(0, 2**32, size=n, dtype=np.uint32)  # raw 32-bit outputs
+        return ((draws & 0xFFFFFF) * np.float32(2**-24)).astype(np.float32)
+
+
 def guided_logits(conditional: np.ndarray, unconditional: np.ndarray, strength: float) -> np.ndarray:
     """Classifier-free guidance: push the logits away from the style-free prediction.
 
@@ -36,11 +53,11 @@ def guided_logits(conditional: np.ndarray, unconditional: np.ndarray, strength: 
     return unconditional + strength * (conditional - unconditional)
 
 
-def sample_next(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator,
+def sample_next(logits: np.ndarray, settings: SamplingSettings, rng: UniformStream,
                 allowed: np.ndarray | None = None) -> np.ndarray:
     """Next token ids (B,) from logits (B, V); ``allowed`` (B, V) masks out invalid tokens.
 
-    Each row must allow at least one token. The generator supplies one uniform number
+    Each row must allow at least one token. The stream supplies one uniform number
     per row; the rest is a few small numpy operations over the allowed tokens of each
     row (the grammar allows 900–1,650 of the default model's 4,096 at a step), several
     times cheaper than a sort and a multinomial over the whole vocabulary.
