@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,9 @@ class _Scripted:
         self.vocab_size, self.script, self.eos, self.bar = vocab_size, script, eos, bar
         self.pos = self.k = 0
         self.block_size = 256
+
+    def session(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
 
     def _logits(self, rows: int) -> np.ndarray:
         logits = np.zeros((rows, self.vocab_size), dtype=np.float32)

@@ -12,6 +12,7 @@ cut off; ``Decoded.model_closed`` can.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -132,6 +133,8 @@ class Decoder(Protocol):
     @property
     def block_size(self) -> int: ...
 
+    def session(self) -> AbstractContextManager[object]: ...
+
     def start(self, ids: np.ndarray) -> np.ndarray: ...
 
     def step(self, ids: np.ndarray) -> np.ndarray: ...
@@ -198,6 +201,21 @@ def decode(
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
+    with decoder.session():
+        return _decode(decoder, grammar, prompts, spec, rng, control, unconditional, prefix_len, onsets)
+
+
+def _decode(
+    decoder: Decoder,
+    grammar: TokenGrammar,
+    prompts: list[list[int]],
+    spec: DecodeSpec,
+    rng: UniformStream,
+    control: np.ndarray | None = None,
+    unconditional: tuple[int | None, ...] | None = None,
+    prefix_len: int = 1,
+    onsets: OnsetRules | None = None,
+) -> list[Decoded]:
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("all prompts must have the same length")
     n = len(prompts)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +30,9 @@ class TorchDecoder:
     @property
     def block_size(self) -> int:
         return self.model.config.block_size
+
+    def session(self) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
     @torch.no_grad()
     def start(self, ids: np.ndarray) -> np.ndarray:
