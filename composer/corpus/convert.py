@@ -9,17 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from composer.corpus.parsing import parse_notation
+from composer.corpus.repeats import expand_repeats
 from composer.corpus.sources import MUSIC21_STYLES, PieceInput, program_chooser
 from composer.errors import ComposerError, InputFileError, ReadTimeoutError, RepairWarning
 from composer.io.deadline import time_limit
 from composer.io.outputs import write_atomic
-from composer.io.reader import (
-    ReadLimits,
-    check_score,
-    parse_music21,
-    read_bytes,
-    score_from_midi_bytes,
-)
+from composer.io.reader import ReadLimits, check_score, read_bytes, score_from_midi_bytes
 from composer.music.facts import (
     count_bars,
     downbeats,
@@ -29,10 +25,9 @@ from composer.music.facts import (
 )
 
 if TYPE_CHECKING:
-    import music21
     import symusic
 
-CONVERTER_VERSION = 2  # bump when conversion output changes, to invalidate caches
+CONVERTER_VERSION = 3  # bump when conversion output changes, to invalidate caches
 
 
 @dataclass(frozen=True)
@@ -52,27 +47,6 @@ def piece_id(item: PieceInput) -> str:
     return slug if item.index is None else f"{slug}-t{item.index:04d}"
 
 
-def _has_repeats(stream: music21.stream.Stream) -> bool:
-    import music21
-
-    first = stream.parts[0] if stream.hasPartLikeStreams() else stream
-    for measure in first.getElementsByClass(music21.stream.Measure):
-        for line in (measure.leftBarline, measure.rightBarline):
-            if isinstance(line, music21.bar.Repeat):
-                return True
-    return bool(stream.flatten().getElementsByClass(music21.repeat.RepeatExpression))
-
-
-def _expand_repeats(stream: music21.stream.Stream) -> tuple[music21.stream.Stream, bool]:
-    """(stream with repeats written out, True) or (the stream unchanged, False) if music21 can't."""
-    if not _has_repeats(stream):
-        return stream, True
-    try:
-        return stream.expandRepeats(), True
-    except Exception:  # music21 raises several types on repeats it cannot follow
-        return stream, False
-
-
 def load_input(item: PieceInput, options: ConvertOptions) -> tuple[symusic.Score, bool]:
     """Parse one input into a checked score; the flag says whether repeats were expanded."""
     from composer.io.notation import stream_to_score
@@ -80,9 +54,7 @@ def load_input(item: PieceInput, options: ConvertOptions) -> tuple[symusic.Score
     limits = options.limits
     if item.fmt == "midi":
         return score_from_midi_bytes(read_bytes(item.path, limits), item.label, limits), True
-    source: Path | str = item.text if item.text is not None else item.path
-    stream = parse_music21(source, item.fmt, item.label, ReadLimits(parse_seconds=None))
-    stream, expanded = _expand_repeats(stream)
+    stream, expanded = expand_repeats(parse_notation(item))
     spec = MUSIC21_STYLES.get(item.style)
     try:
         score = stream_to_score(stream, program_chooser(item.style),
