@@ -87,7 +87,7 @@ def copy_bandwidth(threads: int, megabytes: int = 512, repeats: int = 5) -> floa
     Like STREAM's Copy, a copy counts its bytes twice (read once, written once). The
     buffer is split into one slice per thread, each copied by ``np.copyto`` on its own
     thread (numpy lets go of the GIL while it copies): one core alone does not saturate
-    the memory controller, and the decoder it is compared with uses every thread.
+    the memory controller.
     """
     source = np.ones(megabytes * 2 ** 20 // 4, dtype=np.float32)
     target = np.zeros_like(source)
