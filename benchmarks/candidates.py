@@ -1,7 +1,7 @@
 """How long 16 bars take with 1, 2 and 4 candidates, per style, in one process.
 
 Times ``Composer.generate`` after the model is loaded (the command line adds its start-up:
-importing torch and reading the bundle), with the default guidance. Each figure is the
+imports and reading the bundle), with the default guidance. Each figure is the
 median of ``--repeats`` seeds; the ratio is against one candidate in the same run.
 
     python benchmarks/candidates.py --styles bach,haydn,irish --repeats 3
@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
+
+from hardware import machine_info
 
 from composer.api import Composer
 
@@ -43,7 +46,8 @@ def main() -> None:
             ratio = results[style][str(n)] / results[style][next(iter(results[style]))]
             print(f"{style:>12} N={n}: median {results[style][str(n)]:.2f} s "
                   f"(runs {', '.join(f'{x:.2f}' for x in seconds)}; {ratio:.2f}x one candidate)", flush=True)
-    print(json.dumps({"bars": args.bars, "repeats": args.repeats, "median_seconds": results}))
+    print(json.dumps({"bars": args.bars, "repeats": args.repeats, "median_seconds": results,
+                      "machine": machine_info(os.cpu_count() or 1)}))
 
 
 if __name__ == "__main__":

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from hardware import machine_info
 
 BARS = 32
 GOAL_SECONDS = 3.0
@@ -111,7 +114,8 @@ def main() -> None:
     print(f"ratio composer / baseline: {ours / baseline:.2f}")
     print(json.dumps({"pdf_seconds": round(ours, 3), "baseline_seconds": round(baseline, 3),
                       "ratio": round(ours / baseline, 3), "first_call_seconds": round(cold, 3),
-                      "pages": len(pages), "goal_met": ours <= GOAL_SECONDS}))
+                      "pages": len(pages), "goal_met": ours <= GOAL_SECONDS,
+                      "machine": machine_info(os.cpu_count() or 1)}))
 
 
 if __name__ == "__main__":

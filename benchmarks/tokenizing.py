@@ -13,6 +13,7 @@ last line is one JSON object.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,10 @@ def main() -> None:
     out["round_trip"] = {s: round(rt.ratio, 5) for s, rt in sorted(per_style.items())}
     out["round_trip_all"] = round(total_rt.ratio, 5)
     print(f"  {'all':<14}{total_rt.matched:>8} / {total_rt.source_notes:<8} {100 * total_rt.ratio:7.3f} %")
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: the standard library first
+    from hardware import machine_info
+
+    out["machine"] = machine_info(os.cpu_count() or 1)
     sys.stdout.flush()
     print(json.dumps(out))
 

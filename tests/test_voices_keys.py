@@ -220,3 +220,27 @@ def test_legato_keeps_each_voice_within_the_notes_it_can_sound() -> None:
     assert largest_chord(soprano) == 1 and soprano.note_num() == 4
     assert [n.duration for n in soprano.notes] == [240, 240, 240, 240]
     assert largest_chord(piano) == 4  # a keyboard keeps its chords
+
+
+def test_key_profiles_are_music21s() -> None:
+    from music21.analysis.discrete import AardenEssen
+
+    from composer.music.facts import AARDEN_ESSEN_WEIGHTS
+
+    analysis = AardenEssen()
+    assert (tuple(analysis.getWeights("major")), tuple(analysis.getWeights("minor"))) == AARDEN_ESSEN_WEIGHTS
+
+
+def test_key_estimate_agrees_with_music21() -> None:
+    import music21
+
+    from composer.io.notation import stream_to_score
+    from composer.music.facts import estimate_key
+
+    for text in ("tinynotation: 4/4 c4 e g c' b g d' b c'1",
+                 "tinynotation: 3/4 a4 c' e' g#2 a4 e2 d4 c2 b,4 a,2.",
+                 "tinynotation: 6/8 f4 a8 c'4 a8 b-4 g8 e4 c8 f2."):
+        stream = music21.converter.parse(text)
+        ours = estimate_key(stream_to_score(stream))
+        theirs = stream.analyze("key")
+        assert ours == f"{theirs.tonic.name.replace('-', 'b')} {theirs.mode}"

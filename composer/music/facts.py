@@ -76,13 +76,21 @@ MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 
 
+# music21's default key profiles (``analysis.discrete.AardenEssen``), C major and C minor, by
+# pitch class. Copied so that a key estimate does not import music21 (about 0.3 s of a
+# command's start); tests/test_voices_keys.py holds them equal to music21's own.
+AARDEN_ESSEN_WEIGHTS = (
+    (17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
+     8.15494, 0.232998, 4.95122),
+    (18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
+     1.93186, 7.37619, 1.75623),
+)
+
+
 @lru_cache(maxsize=1)
 def _key_profiles() -> np.ndarray:
     """music21's default key profiles (Aarden-Essen), rotated to every tonic: (2, 12, 12)."""
-    from music21.analysis.discrete import AardenEssen
-
-    analysis = AardenEssen()
-    profiles = np.array([analysis.getWeights("major"), analysis.getWeights("minor")], dtype=float)
+    profiles = np.array(AARDEN_ESSEN_WEIGHTS, dtype=float)
     # (mode, tonic, pitch class): the profile of mode shifted so that its tonic is `tonic`
     return np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])
 
