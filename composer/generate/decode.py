@@ -201,110 +201,96 @@ def decode(
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin).
     """
-    with decoder.session():
-        return _decode(decoder, grammar, prompts, spec, rng, control, unconditional, prefix_len, onsets)
-
-
-def _decode(
-    decoder: Decoder,
-    grammar: TokenGrammar,
-    prompts: list[list[int]],
-    spec: DecodeSpec,
-    rng: UniformStream,
-    control: np.ndarray | None = None,
-    unconditional: tuple[int | None, ...] | None = None,
-    prefix_len: int = 1,
-    onsets: OnsetRules | None = None,
-) -> list[Decoded]:
-    if len({len(p) for p in prompts}) != 1:
-        raise ValueError("all prompts must have the same length")
-    n = len(prompts)
-    guided = spec.style_strength != 1.0 and unconditional is not None
-    rows = [list(p) for p in prompts]
-    if guided:
-        head = len(unconditional)
-        rows += [[*(t if u is None else u for t, u in zip(p[:head], unconditional, strict=True)), *p[head:]]
-                 for p in prompts]
-    states, bars = [], []
-    for prompt in prompts:
-        state, opened = grammar.walk(prompt)
-        states.append(state)
-        bars.append(opened)
-    finished = [grammar.is_complete(s) for s in states]
-    endings = ["prompt" if done else "" for done in finished]
-    forced_bars = [0] * n
-    margins = [0.0] * n
-    results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
-    entries_in_bar = [0] * n
-    meter_masks: dict[str, np.ndarray] = {}
-    row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
-
-    def row_control(i: int) -> np.ndarray | None:
-        if not spec.lock_meter:
-            return control
-        return _meter_control(grammar, row_meters[i], control, meter_masks)
-
-    def close(i: int, ending: str) -> int:
-        """End row ``i`` the shortest way that opens no bar; returns the last entry (EOS)."""
-        tail = grammar.closing(states[i], row_control(i))
-        results[i].extend(tail)
-        bars[i] += sum(int(grammar.bars_in_entry[token]) for token in tail)
-        states[i] = grammar.end_state
-        endings[i] = ending
-        return tail[-1]
-
-    onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
-    context = _Context(decoder, rows, spec.context_keep, prefix_len)
-    logits = context.prefill()
-    budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
-    while not all(finished):
-        budget -= 1
-        if budget < 0:
-            for i in range(n):
-                if not finished[i]:
-                    close(i, "budget")
-                    finished[i] = True
-            break
-        scores = logits[:n]
+    with decoder.session():  # e.g. numpy's BLAS on one thread
+        if len({len(p) for p in prompts}) != 1:
+            raise ValueError("all prompts must have the same length")
+        n = len(prompts)
+        guided = spec.style_strength != 1.0 and unconditional is not None
+        rows = [list(p) for p in prompts]
         if guided:
-            scores = guided_logits(logits[:n], logits[n:], spec.style_strength)
-        runaway = [entries_in_bar[i] >= spec.max_entries_per_bar for i in range(n)]
-        forcing = [runaway[i] and bars[i] < spec.bars for i in range(n)]
-        masks = np.stack([row_mask(grammar, states[i], bars[i], spec.bars, row_control(i),
-                                   force_bar=forcing[i]) for i in range(n)])  # (n, V)
-        if onsets is not None:
-            for i in range(n):
-                onsets.restrict(masks[i], onset_states[i])
-        picks = sample_next(scores, spec.sampling, rng, masks).tolist()
-        if guided:
-            gain = _log_prob_gain(logits[:n], logits[n:], picks)
-        new_ids: list[int] = []
-        for i, entry in enumerate(picks):
-            if finished[i]:
-                new_ids.append(grammar.pad_id)
-                continue
-            opens_bar = grammar.bars_in_entry[entry] > 0
-            if runaway[i] and bars[i] >= spec.bars:  # the last bar ran away: the piece ends here
-                entry = close(i, "bar_limit")
-            elif opens_bar and bars[i] >= spec.bars:  # the model is done with the last bar
-                entry = close(i, "next_bar" if grammar.can_end[states[i]] else "next_bar_completed")
-            else:
-                states[i] = grammar.next_state(states[i], entry)
-                bars[i] += int(grammar.bars_in_entry[entry])
-                entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
-                forced_bars[i] += int(forcing[i] and opens_bar)
-                results[i].append(entry)
-                if guided:
-                    margins[i] += gain[i]
-                if onsets is not None:
-                    onset_states[i] = onsets.after_entry(onset_states[i], entry)
-                if entry == grammar.eos_id:
-                    endings[i] = "eos"
-            finished[i] = grammar.is_complete(states[i])
-            row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
-            new_ids.append(entry)
-        if all(finished):
-            break
-        logits = context.step(new_ids + (new_ids if guided else []))
-    return [Decoded(ids, ending, forced, margin if guided else None)
-            for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]
+            head = len(unconditional)
+            rows += [[*(t if u is None else u for t, u in zip(p[:head], unconditional, strict=True)),
+                      *p[head:]] for p in prompts]
+        states, bars = [], []
+        for prompt in prompts:
+            state, opened = grammar.walk(prompt)
+            states.append(state)
+            bars.append(opened)
+        finished = [grammar.is_complete(s) for s in states]
+        endings = ["prompt" if done else "" for done in finished]
+        forced_bars = [0] * n
+        margins = [0.0] * n
+        results = [list(p) for p in prompts]  # what each sample really says (context rows get padding)
+        entries_in_bar = [0] * n
+        meter_masks: dict[str, np.ndarray] = {}
+        row_meters = [grammar.states[s].meter for s in states]  # the meter each row has settled on
+
+        def row_control(i: int) -> np.ndarray | None:
+            if not spec.lock_meter:
+                return control
+            return _meter_control(grammar, row_meters[i], control, meter_masks)
+
+        def close(i: int, ending: str) -> int:
+            """End row ``i`` the shortest way that opens no bar; returns the last entry (EOS)."""
+            tail = grammar.closing(states[i], row_control(i))
+            results[i].extend(tail)
+            bars[i] += sum(int(grammar.bars_in_entry[token]) for token in tail)
+            states[i] = grammar.end_state
+            endings[i] = ending
+            return tail[-1]
+
+        onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
+        context = _Context(decoder, rows, spec.context_keep, prefix_len)
+        logits = context.prefill()
+        budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
+        while not all(finished):
+            budget -= 1
+            if budget < 0:
+                for i in range(n):
+                    if not finished[i]:
+                        close(i, "budget")
+                        finished[i] = True
+                break
+            scores = logits[:n]
+            if guided:
+                scores = guided_logits(logits[:n], logits[n:], spec.style_strength)
+            runaway = [entries_in_bar[i] >= spec.max_entries_per_bar for i in range(n)]
+            forcing = [runaway[i] and bars[i] < spec.bars for i in range(n)]
+            masks = np.stack([row_mask(grammar, states[i], bars[i], spec.bars, row_control(i),
+                                       force_bar=forcing[i]) for i in range(n)])  # (n, V)
+            if onsets is not None:
+                for i in range(n):
+                    onsets.restrict(masks[i], onset_states[i])
+            picks = sample_next(scores, spec.sampling, rng, masks).tolist()
+            if guided:
+                gain = _log_prob_gain(logits[:n], logits[n:], picks)
+            new_ids: list[int] = []
+            for i, entry in enumerate(picks):
+                if finished[i]:
+                    new_ids.append(grammar.pad_id)
+                    continue
+                opens_bar = grammar.bars_in_entry[entry] > 0
+                if runaway[i] and bars[i] >= spec.bars:  # the last bar ran away: the piece ends here
+                    entry = close(i, "bar_limit")
+                elif opens_bar and bars[i] >= spec.bars:  # the model is done with the last bar
+                    entry = close(i, "next_bar" if grammar.can_end[states[i]] else "next_bar_completed")
+                else:
+                    states[i] = grammar.next_state(states[i], entry)
+                    bars[i] += int(grammar.bars_in_entry[entry])
+                    entries_in_bar[i] = 0 if opens_bar else entries_in_bar[i] + 1
+                    forced_bars[i] += int(forcing[i] and opens_bar)
+                    results[i].append(entry)
+                    if guided:
+                        margins[i] += gain[i]
+                    if onsets is not None:
+                        onset_states[i] = onsets.after_entry(onset_states[i], entry)
+                    if entry == grammar.eos_id:
+                        endings[i] = "eos"
+                finished[i] = grammar.is_complete(states[i])
+                row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
+                new_ids.append(entry)
+            if all(finished):
+                break
+            logits = context.step(new_ids + (new_ids if guided else []))
+        return [Decoded(ids, ending, forced, margin if guided else None)
+                for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]
