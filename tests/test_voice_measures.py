@@ -15,7 +15,7 @@ from composer.evaluate.voice_measures import (
     voice_count,
     voice_report,
 )
-from composer.music.voices import out_of_range_share, voice_ranges
+from composer.music.voices import out_of_range_share, voice_ranges, voice_roles
 
 TPQ = 480
 Q = TPQ  # a quarter note
@@ -138,6 +138,25 @@ def test_voice_ranges_percentiles() -> None:
     second = score(line("Soprano", 52, list(range(70, 81))), track("Drums", 0, [(0, Q, 36)], drum=True))
     assert voice_ranges([first, second]) == {"52:0": (61, 79), "52:1": (48, 48)}  # voice roles
     assert voice_ranges([]) == {}
+
+
+def test_singers_take_roles_by_register_as_generated_voices_are_named() -> None:
+    # Monteverdi's order: Canto, then Quinto (a second soprano, a little higher), Alto,
+    # Tenor, Basso; a generated piece lists the same voices highest first
+    corpus_order = score(line("Canto", 52, [70, 71]), line("Quinto", 52, [72, 74]),
+                         line("Alto", 52, [65, 64]), line("Tenore", 52, [60, 59]),
+                         line("Basso", 52, [50, 48]))
+    generated = score(line("Soprano", 52, [73, 72]), line("Alto", 52, [69, 70]),
+                      line("Tenor", 52, [64, 65]), line("Quintus", 52, [58, 60]),
+                      line("Bass", 52, [47, 49]))
+    assert voice_roles(corpus_order) == ["52:1", "52:0", "52:2", "52:3", "52:4"]
+    assert voice_roles(generated) == ["52:0", "52:1", "52:2", "52:3", "52:4"]
+    # a horn on the choir's program, doubling the soprano, ranks after the singers;
+    # strings keep score order
+    with_horn = score(line("Horn 1", 52, [74, 76]), line("Soprano", 52, [72, 74]),
+                      line("Bass", 52, [48, 50]), line("Violin 2", 40, [79]),
+                      line("Violin 1", 40, [67]))
+    assert voice_roles(with_horn) == ["52:2", "52:0", "52:1", "40:0", "40:1"]
 
 
 def test_out_of_range_share() -> None:

@@ -103,13 +103,40 @@ def max_chord(program: int) -> int:
     return 0
 
 
+# Sung parts as corpora name them (a word's start: "tenor" also finds Tenore, "quint"
+# Quinto and Quintus), for ranking by register. A wider net than _SUNG_PART, which places
+# voices in the tokens and so must keep reading names as the trained model's tokens did.
+_SUNG_ROLE = re.compile(r"\b(s\.|a\.|t\.|b\.|sopran|mezzo|contralto|alt|tenor|contratenor|baritone|"
+                        r"bass|cant|quint|sext|sest|discantus|superius|triplum|motetus|voice)",
+                        re.IGNORECASE)
+
+
 def voice_roles(score: symusic.Score) -> list[str | None]:
     """Each track's role, ``"<program>:<voice>"`` (``"52:0"`` is a choir's top voice); ``None``
     for a drum track. Roles, unlike track names, are the same in a corpus piece (whose
-    parts are called "S." or "Cello") and in a generated one ("Soprano", "Violoncello")."""
+    parts are called "S." or "Cello") and in a generated one ("Soprano", "Violoncello").
+
+    Singers are ranked by register, highest first, as generated voices are named: corpora
+    order their parts differently (Monteverdi's Quinto, a second soprano, comes second, a
+    Palestrina fifth part is a tenor). Sung parts rank before other tracks on a choir
+    program (a horn doubling the soprano). Other instruments keep score order.
+    """
     pitched = [t for t in score.tracks if not t.is_drum]
-    voices = iter(voice_indexes([t.program for t in pitched], [t.name for t in pitched]))
-    return [None if t.is_drum else f"{t.program}:{next(voices)}" for t in score.tracks]
+    voices = voice_indexes([t.program for t in pitched], [t.name for t in pitched])
+    choirs = [i for i, t in enumerate(pitched) if t.program in CHOIR_PROGRAMS]
+    for program in {pitched[i].program for i in choirs}:
+        tracks = [i for i in choirs if pitched[i].program == program]
+        ranked = sorted(tracks, key=lambda i: (not _SUNG_ROLE.search(pitched[i].name or ""),
+                                               -mean_pitch(pitched[i]), i))
+        for rank, i in enumerate(ranked):
+            voices[i] = min(rank, MAX_VOICES_PER_PROGRAM - 1)
+    roles = iter(voices)
+    return [None if t.is_drum else f"{t.program}:{next(roles)}" for t in score.tracks]
+
+
+def mean_pitch(track: symusic.Track) -> float:
+    """A track's mean MIDI pitch; 0 for an empty track (so it sorts after every sung voice)."""
+    return float(track.notes.numpy()["pitch"].mean()) if track.note_num() else 0.0
 
 
 def voice_ranges(scores: Iterable[symusic.Score]) -> dict[str, tuple[int, int]]:
@@ -148,5 +175,5 @@ def out_of_range_share(score: symusic.Score, ranges: Mapping[str, tuple[int, int
     return outside / total if total else 0.0
 
 
-__all__ = ["MAX_VOICES_PER_PROGRAM", "RANGE_MARGIN", "is_monophonic_voice", "max_chord", "out_of_range_share",
-           "voice_indexes", "voice_name", "voice_ranges", "voice_roles"]
+__all__ = ["MAX_VOICES_PER_PROGRAM", "RANGE_MARGIN", "is_monophonic_voice", "max_chord", "mean_pitch",
+           "out_of_range_share", "voice_indexes", "voice_name", "voice_ranges", "voice_roles"]

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from composer.tokens.grammar import TokenGrammar
 from composer.music.keys import KEYS
-from composer.music.voices import CHOIR_PROGRAMS, max_chord, voice_indexes, voice_name
+from composer.music.voices import CHOIR_PROGRAMS, max_chord, mean_pitch, voice_indexes, voice_name
 from composer.tokens.settings import (
     ANY_STYLE,
     EOS_TOKEN,
@@ -227,7 +227,7 @@ class Tokenizer:
             if program in CHOIR_PROGRAMS:
                 # singers are named by register, highest first: corpora order their parts
                 # differently (Monteverdi's fifth part is a second soprano, Palestrina's a tenor)
-                group.sort(key=lambda vt: -_mean_pitch(vt[1]))
+                group.sort(key=lambda vt: -mean_pitch(vt[1]))
                 named = [(rank, len(group), track) for rank, (_, track) in enumerate(group)]
             else:
                 group.sort(key=lambda vt: vt[0])
@@ -385,11 +385,6 @@ class Tokenizer:
         tmp.replace(path)
         self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         return path
-
-
-def _mean_pitch(track: symusic.Track) -> float:
-    """A track's mean MIDI pitch; 0 for an empty track (so it sorts after every sung voice)."""
-    return float(track.notes.numpy()["pitch"].mean()) if track.note_num() else 0.0
 
 
 def tokenizer_path(path: Path) -> Path:
