@@ -5,6 +5,8 @@ score order: the four choir tracks of a chorale are voices 0-3 of program 52 (so
 alto, tenor, bass), the two violins of a quartet voices 0 and 1 of program 40. The
 rule needs no part names, so a user's MIDI corpus keeps its tracks apart the same way
 as music21's scores do: tracks that share a program are told apart by their order.
+Voices place tracks in the tokens. A *role* (``voice_roles``), which keys the usual range
+of a voice, ranks singers by register instead, as decoded singers are named.
 """
 
 from __future__ import annotations
