@@ -56,9 +56,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from baselines import hf_gpt2
 from hardware import copy_bandwidth, describe, machine_info, matmul_flops
 from threadpoolctl import threadpool_limits
-from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel, LogitsProcessor, StaticCache
+from transformers import DynamicCache, LogitsProcessor, StaticCache
 
 from composer.generate.cpu_decoder import NumpyDecoder
 from composer.generate.decode import DecodeSpec, decode, row_mask
@@ -245,14 +246,6 @@ def best(fn: Callable[..., float], *args: Any, repeats: int = 3) -> float:
     return max(fn(*args) for _ in range(repeats))
 
 
-def build_hf(config: ModelConfig) -> torch.nn.Module:
-    hf_config = GPT2Config(vocab_size=config.vocab_size, n_positions=config.block_size,
-                           n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
-                           activation_function="gelu", attn_implementation="sdpa",
-                           bos_token_id=None, eos_token_id=None)
-    return GPT2LMHeadModel(hf_config).eval()
-
-
 def nll(model: torch.nn.Module, tokens: Path, windows: int = 40) -> float:
     from composer.train.batches import eval_windows, load_token_data
 
@@ -294,7 +287,7 @@ def main() -> None:
                                              n_embd=256)).eval()
     config = model.config
     new = min(args.new, config.block_size - 1)
-    hf = build_hf(config)
+    hf = hf_gpt2(config).eval()
     print(f"shape: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, "
           f"vocab {config.vocab_size}; {new} new tokens per sequence in the bare loops")
 

@@ -32,33 +32,15 @@ import time
 from collections.abc import Callable
 
 import torch
+from baselines import hf_gpt2
 from hardware import describe, machine_info, matmul_flops
 from threadpoolctl import threadpool_limits
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from composer.model.transformer import ModelConfig, MusicTransformer
 from composer.train.config import TrainConfig
 from composer.train.loop import make_optimizer
 
 Step = Callable[[torch.Tensor], None]
-
-
-def build_hf(config: ModelConfig) -> torch.nn.Module:
-    hf_config = GPT2Config(
-        vocab_size=config.vocab_size,
-        n_positions=config.block_size,
-        n_embd=config.n_embd,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        activation_function="gelu",
-        attn_implementation="sdpa",
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    return GPT2LMHeadModel(hf_config)
 
 
 def step_fn(model: torch.nn.Module, is_hf: bool, dtype: str) -> Step:
@@ -133,7 +115,7 @@ def main() -> None:
         config = ModelConfig(vocab_size=vocab, block_size=args.seq, n_layer=layers, n_head=heads,
                              n_embd=args.width)
         window = torch.randint(0, vocab, (args.batch, args.seq + 1))  # (B, T + 1), as sample_batch
-        ours, hf = MusicTransformer(config), build_hf(config)
+        ours, hf = MusicTransformer(config), hf_gpt2(config)
         trained = {"ours": args.batch * args.seq, "hf": args.batch * (args.seq - 1)}
         print(
             f"shape: {layers} layers, width {args.width}, {heads} heads, vocab {vocab}, "

@@ -132,7 +132,6 @@ class NumpyDecoder:
         from threadpoolctl import ThreadpoolController
 
         self._blas = ThreadpoolController()
-        self.config = config
         self.n_head = config.n_head
         self.head_size = config.head_size
         self.max_len = config.block_size
@@ -184,7 +183,7 @@ class NumpyDecoder:
         OpenBLAS's worker threads spin for a while after each product they share. Beside
         another busy process on a 2-core machine, they took the decoder's own core: 16 bars
         of Haydn took 5-11 s on two threads against 1.2 s on one. On an idle machine two
-        threads were about 15 % faster; a decoder that degrades gracefully is worth more.
+        threads were 6-15 % faster; a decoder that degrades gracefully is worth more.
         """
         return self._blas.limit(limits=1, user_api="blas")
 
