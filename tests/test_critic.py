@@ -131,3 +131,15 @@ def test_best_candidate_prefers_the_clean_piece() -> None:
     clean = critique(_scale(), (0, 0))
     clashing = _score(("Soprano", 52, [(i * TPQ, TPQ, p + 1) for i, p in enumerate(C_MAJOR)]))
     assert best_candidate([critique(clashing, (0, 0)), clean]) == 1
+
+
+def test_missing_voices_are_a_sanity_penalty() -> None:
+    soprano = ("Soprano", 52, [(i * TPQ, TPQ, p) for i, p in enumerate(C_MAJOR)])
+    bass = ("Bass", 52, [(0, 7 * TPQ, 48)])
+    two = _score(soprano, bass)
+    assert critique(two, (0, 0), voices=4).missing_voices == pytest.approx(0.5)
+    assert critique(two, (0, 0), voices=2).missing_voices == 0.0
+    assert critique(two, (0, 0)).missing_voices == 0.0  # no usual count given: not checked
+    full = critique(two, (0, 0), voices=2)
+    short = critique(two, (0, 0), voices=4)
+    assert full.total - short.total == pytest.approx(0.5)  # sanity weight 1 × half the voices missing

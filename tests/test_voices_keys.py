@@ -121,10 +121,11 @@ def test_candidates_pick_the_critics_best_and_are_deterministic(composer: Compos
     again = composer.generate("bach", candidates=3, **options)
     assert chosen.ids == again.ids and chosen.midi_bytes() == again.midi_bytes()
     # the same seed decodes the same three rows as three separate pieces
-    pool = composer.generate("bach", num=3, **options)
+    pool = composer.generate("bach", num=3, candidates=1, **options)
     margins = composer._style_margins([p.ids for p in pool],
                                       [composer._score_of(p.ids).note_num() for p in pool], "bach")
-    verdicts = [critique(composer._score_of(p.ids), (0, 7), {}, m)
+    voices = composer.bundle.styles.get("bach", {}).get("voices")
+    verdicts = [critique(composer._score_of(p.ids), (0, 7), {}, m, voices=voices)
                 for p, m in zip(pool, margins, strict=True)]
     best = best_candidate(verdicts)
     assert chosen.ids == pool[best].ids

@@ -38,6 +38,9 @@ def _sampling_options(function: Any) -> Any:
         click.option("--candidates", type=int, default=None,
                      help=f"Write this many candidates per piece and keep the one the critic "
                           f"likes best (1-64; default {DEFAULT_CANDIDATES})."),
+        click.option("--avoid-parallels/--allow-parallels", "avoid_parallels", default=None,
+                     help="Refuse (or allow) parallel fifths and octaves between voices "
+                          "(default: refused in bach and palestrina)."),
         click.option(
             "--instrument",
             "instruments",
@@ -115,6 +118,7 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
         "instruments": tuple(program_for(i) for i in kwargs["instruments"]) or None,
         "time_signature": kwargs["time_signature"],
         "tempo": kwargs["tempo"],
+        "avoid_parallels": kwargs["avoid_parallels"],
     }
 
 

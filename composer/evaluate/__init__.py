@@ -6,4 +6,6 @@ novelty against the training pieces, distribution overlap, and ``run``, which wi
 into ``composer evaluate`` with a report (``report``) and plots (``plots``).
 """
 
-CRITIC_CANDIDATES = 4  # candidates the critic picks from in the evaluation's second column
+from composer.api import DEFAULT_CANDIDATES
+
+CRITIC_CANDIDATES = DEFAULT_CANDIDATES  # the evaluation's second column: what the command line keeps

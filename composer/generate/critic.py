@@ -7,7 +7,8 @@ A candidate's score adds three things:
     how much more likely the wanted style makes the piece than no style at all;
 (b) agreement with the wanted key: the share of sounding time on that key's scale;
 (c) musical sanity: penalties for bars that repeat over and over, empty bars, chords a
-    voice cannot sing or play, and notes outside a voice's range.
+    voice cannot sing or play, notes outside a voice's range, and voices of the style's
+    ensemble that never sing (a chorale whose tenor never enters).
 
 Only (b) and (c) are computed here, in numpy, from the score. ``composer evaluate``
 judges style with a separate note-feature classifier trained on the corpus, so the critic
@@ -47,24 +48,36 @@ class Critique:
     empty_bars: float  # share of bars with no note starting or sounding
     bad_chords: float  # share of onsets where a track starts more notes than max_chord(program) allows
     out_of_range: float  # share of notes outside their voice's range (with a 2-semitone margin)
-    sanity_penalty: float  # sum of the four sanity shares above
+    sanity_penalty: float  # sum of the sanity shares: the four above and missing_voices
     style_margin: float  # the caller's style term (0.0 if not given)
     total: float  # weights.style*style_margin + weights.key*key_agreement - weights.sanity*sanity_penalty
+    missing_voices: float = 0.0  # share of the style's usual voices with no note (in sanity_penalty)
 
 
 def critique(score: symusic.Score, key: tuple[int, int] | None,
              ranges: Mapping[str, tuple[int, int]] | None = None, style_margin: float = 0.0,
-             weights: CriticWeights = CriticWeights()) -> Critique:  # frozen: one shared default is safe
-    """Judge one candidate; ``ranges`` maps a track name to its voice's (low, high) MIDI pitch."""
+             weights: CriticWeights = CriticWeights(),  # frozen: one shared default is safe
+             voices: int | None = None) -> Critique:
+    """Judge one candidate; ``ranges`` maps a track name to its voice's (low, high) MIDI pitch,
+    ``voices`` is the style's usual number of voices (None: not checked)."""
     agreement = key_agreement(score, key)
     repetition, empty = bar_shares(score)
     chords = bad_chord_share(score)
     outside = out_of_range_share(score, ranges or {})
-    penalty = repetition + empty + chords + outside
+    missing = missing_voice_share(score, voices)
+    penalty = repetition + empty + chords + outside + missing
     total = weights.style * style_margin + weights.key * agreement - weights.sanity * penalty
     return Critique(key_agreement=agreement, repetition=repetition, empty_bars=empty, bad_chords=chords,
                     out_of_range=outside, sanity_penalty=penalty, style_margin=float(style_margin),
-                    total=float(total))
+                    total=float(total), missing_voices=missing)
+
+
+def missing_voice_share(score: symusic.Score, voices: int | None) -> float:
+    """Share of ``voices`` (the style's usual count) that no pitched track with notes fills."""
+    if not voices:
+        return 0.0
+    sounding = sum(1 for t in score.tracks if not t.is_drum and t.note_num() > 0)
+    return max(0, voices - sounding) / voices
 
 
 def best_candidate(critiques: Sequence[Critique]) -> int:
@@ -157,4 +170,4 @@ def _all_notes(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 __all__ = ["CriticWeights", "Critique", "bad_chord_share", "bar_shares", "best_candidate",
-           "critique", "key_agreement"]
+           "critique", "key_agreement", "missing_voice_share"]

@@ -21,6 +21,7 @@ import numpy as np
 from composer.generate.sampling import SamplingSettings, UniformStream, guided_logits, sample_next
 
 if TYPE_CHECKING:
+    from composer.generate.counterpoint import LineState, ParallelRule
     from composer.generate.voicing import OnsetRules
     from composer.tokens.grammar import TokenGrammar
 
@@ -179,6 +180,24 @@ def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: li
     return (log_prob(conditional) - log_prob(unconditional)).tolist()
 
 
+MAX_RESAMPLES = 16  # a note the rule refuses this often in a row is kept: every way on may break it
+
+
+def _resample_breaking(lines: ParallelRule, state: LineState, pick: int, scores: np.ndarray,
+                       mask: np.ndarray, spec: DecodeSpec, rng: UniformStream) -> int:
+    """``pick``, or where it breaks the rule of ``lines``, a new draw from ``scores`` (V,)
+    without it (``mask`` (V,) is narrowed in place), up to ``MAX_RESAMPLES`` times."""
+    first = pick
+    for _ in range(MAX_RESAMPLES):
+        if not lines.breaks(state, pick):
+            return pick
+        mask[pick] = False
+        if not mask.any():
+            return first
+        pick = int(sample_next(scores[None, :], spec.sampling, rng, mask[None, :])[0])
+    return pick if not lines.breaks(state, pick) else first
+
+
 def decode(
     decoder: Decoder,
     grammar: TokenGrammar,
@@ -189,6 +208,7 @@ def decode(
     unconditional: tuple[int | None, ...] | None = None,
     prefix_len: int = 1,
     onsets: OnsetRules | None = None,
+    lines: ParallelRule | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -199,7 +219,8 @@ def decode(
     ``Key_any`` to guide the key as well). ``decoder`` may be kept between calls: it
     prepares weights once; ``rng`` supplies the randomness. ``prefix_len`` tokens (style, key) stay at
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
-    how many notes a voice starts at one onset (one for a singer, two for a violin).
+    how many notes a voice starts at one onset (one for a singer, two for a violin); ``lines``
+    samples again, without it, an entry that moves two voices in parallel fifths or octaves.
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
@@ -240,6 +261,7 @@ def decode(
             return tail[-1]
 
         onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
+        line_states = [lines.start(p) for p in prompts] if lines is not None else []
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
         budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
@@ -262,6 +284,11 @@ def decode(
                 for i in range(n):
                     onsets.restrict(masks[i], onset_states[i])
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
+            if lines is not None:
+                for i in range(n):
+                    if not finished[i]:
+                        picks[i] = _resample_breaking(lines, line_states[i], picks[i], scores[i],
+                                                      masks[i], spec, rng)
             if guided:
                 gain = _log_prob_gain(logits[:n], logits[n:], picks)
             new_ids: list[int] = []
@@ -284,6 +311,8 @@ def decode(
                         margins[i] += gain[i]
                     if onsets is not None:
                         onset_states[i] = onsets.after_entry(onset_states[i], entry)
+                    if lines is not None:
+                        line_states[i] = lines.after_entry(line_states[i], entry)
                     if entry == grammar.eos_id:
                         endings[i] = "eos"
                 finished[i] = grammar.is_complete(states[i])
