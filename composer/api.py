@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from composer.generate.counterpoint import ParallelRule
     from composer.generate.decode import Decoded, Decoder
+    from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
     from composer.model.bundle import Bundle
     from composer.tokens.tokenizer import Tokenizer
@@ -212,20 +213,21 @@ class Composer:
         programs = self.bundle.styles.get(settings.style, {}).get("programs")
         if not programs:
             return settings
-        from dataclasses import replace
-
         return replace(settings, instruments=tuple(programs))
 
-    def _control(self, settings: GenerationSettings, meter: str | None) -> Any:
+    def _control(self, settings: GenerationSettings, meter: str | None,
+                 voices: set[int] | None = None) -> Any:
         grammar = self.tokenizer.grammar
         masked = settings.key and (settings.strict_key or not self.tokenizer.settings.keys)
         classes = key_pitch_classes(settings.key) if masked else None
         meters = {meter} if meter else ({settings.time_signature} if settings.time_signature else None)
         if meters and not any(t == f"TimeSig_{m}" for m in meters for t in grammar.base_vocab):
             raise ConfigError(f"time signature {', '.join(meters)} is not in this model's vocabulary")
-        if not any((classes, meters, settings.instruments, settings.pitch_range, settings.tempo)):
+        if not any((classes, meters, settings.instruments, settings.pitch_range, settings.tempo, voices)):
             return None
         programs = self.tokenizer.token_programs(settings.instruments) if settings.instruments else None
+        if voices:
+            programs = set(voices)  # token programs: exactly these voices
         mask = grammar.control_mask(pitch_range=settings.pitch_range, pitch_classes=classes,
                                     programs=programs, meters=meters)
         if settings.tempo:
@@ -246,7 +248,8 @@ class Composer:
         return self.tokenizer.grammar.entries_all(ok)
 
     def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
-                num: int, meter: str | None) -> list[Decoded]:
+                num: int, meter: str | None, lock: MelodyLock | None = None,
+                voices: set[int] | None = None) -> list[Decoded]:
         from composer.generate.decode import DecodeSpec, decode
         from composer.generate.sampling import SamplingSettings, UniformStream
 
@@ -257,10 +260,11 @@ class Composer:
         spec = DecodeSpec(bars=bars_total, sampling=sampling, style_strength=settings.style_strength,
                           max_entries_per_bar=settings.max_entries_per_bar)
         return decode(self._decoder, self.tokenizer.grammar, [prompt] * num, spec,
-                      UniformStream(settings.seed), control=self._control(settings, meter),
+                      UniformStream(settings.seed), control=self._control(settings, meter, voices),
                       unconditional=self._unconditional_prefix(settings),
                       prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules,
-                      lines=self._parallel_rule if self._avoids_parallels(settings) else None)
+                      lines=self._parallel_rule if self._avoids_parallels(settings) else None,
+                      lock=lock)
 
     def _avoids_parallels(self, settings: GenerationSettings) -> bool:
         from composer.generate.counterpoint import STRICT_VOICE_LEADING_STYLES
@@ -318,6 +322,197 @@ class Composer:
             return settings.tempo
         tempo = self.bundle.styles.get(settings.style, {}).get("tempo")
         return float(tempo) if isinstance(tempo, (int, float)) and tempo > 0 else None
+
+    def harmonize(self, melody: str | Path | symusic.Score, style: str, voice: str = "soprano",
+                  seed: int = 0, num: int = 1, **options: Any) -> Piece | list[Piece]:
+        """Add the style's other voices to ``melody`` (a file, note text or a score), which is
+        kept note for note as ``voice``; a list when ``num > 1``.
+
+        A polyphonic melody gives its top line, with a ``RepairWarning`` saying so.
+        """
+        import warnings
+
+        from composer.errors import NoPitchedNotesError, RepairWarning
+        from composer.generate.continuation import prepare_prompt
+        from composer.generate.fit import fit_to_bars
+        from composer.generate.melody_lock import MelodyLock, melody_line, melody_notes
+        from composer.music.facts import count_bars, key_index
+
+        settings = GenerationSettings(style=style, seed=seed, **options)
+        if settings.style == "any" or settings.style not in self.tokenizer.styles:
+            raise ConfigError(f"unknown style '{settings.style}'; this model knows {', '.join(self.styles)}")
+        settings = self._default_instruments(settings)
+        prepared = prepare_prompt(melody)
+        usual = self.bundle.styles.get(style, {}).get("voices")
+        ensemble = _ensemble(settings.instruments, int(usual or 4))
+        program, voice_index = _melody_voice(ensemble, voice)
+        line, had_more = melody_line(prepared.score, program)
+        if line.tracks[0].note_num() == 0:
+            raise NoPitchedNotesError(f"{prepared.name}: no pitched notes to harmonize")
+        if had_more:
+            warnings.warn(f"{prepared.name}: more than one line; harmonizing its top line",
+                          RepairWarning, stacklevel=2)
+        if prepared.meter and f"TimeSig_{prepared.meter}" not in self.tokenizer.grammar.base_vocab:
+            raise InputFileError(f"{prepared.name}: its time signature {prepared.meter} is not in this "
+                                 "model's vocabulary")
+        tok = self.tokenizer
+        key = self._key_for(settings, key_index(line))
+        ids = tok.encode_score(line, style, key=key, eos=False)
+        base = [tok.base_vocab[b] for i in ids for b in tok.entries[i]]
+        notes = melody_notes(base, tok.token_program(program, 0))
+        # the bars the melody sounds in: its last note may ring on past the last bar it starts in
+        bars = max(tok.grammar.bars_done(ids), count_bars(line))
+        if bars > MAX_BARS:
+            raise ConfigError(f"{prepared.name}: {bars} bars; this model harmonizes at most {MAX_BARS}")
+        settings = replace(settings, bars=bars)
+        self._check(settings, bars)
+        lock = MelodyLock.build(tok.base_vocab, tok.entries, tok.token_program(program, voice_index), notes,
+                                entering=[tok.token_program(p, v) for p, v in ensemble])
+        tempo = self._tempo_for(settings)
+        decoded_all = self._decode(tok.prefix(style, key), bars, settings, num * settings.candidates,
+                                   prepared.meter, lock=lock, voices=set(lock.entering | {lock.program}))
+        pieces = []
+        for decoded, score, verdict in self._choose(decoded_all, settings, key):
+            written = melody_notes([tok.base_vocab[b] for i in decoded.ids for b in tok.entries[i]],
+                                   lock.program)
+            if written != notes:  # the lock makes this impossible; never hand out a changed melody
+                raise ComposerError(f"{prepared.name}: the melody could not be kept note for note")
+            pieces.append(Piece(fit_to_bars(score, bars, tempo), decoded.ids, self._provenance(
+                settings, command="harmonize", melody=prepared.name, voice=voice,
+                **self._written_in(key, tempo), **verdict), decoded.ending, decoded.forced_bars))
+        return pieces[0] if num == 1 else pieces
+
+    def vary(self, piece: str | Path | symusic.Score, bars: str, style: str, seed: int = 0,
+             num: int = 1, **options: Any) -> Piece | list[Piece]:
+        """Rewrite the chosen ``bars`` ("3,5-8") of ``piece`` in ``style`` and keep every
+        other note; a list when ``num > 1`` (piece ``j`` is decoded with seed ``seed + j``).
+
+        Each run of bars is written after the bars before it, as a continuation; of the
+        ``candidates`` written, the critic's total plus how well the run leads into the
+        piece's next bar (log-likelihood of that bar's notes, bits per note) picks one.
+        """
+        from composer.generate.continuation import prepare_prompt
+        from composer.generate.variation import parse_bars
+        from composer.music.facts import count_bars, key_index
+
+        settings = GenerationSettings(style=style, seed=seed, **options)
+        if settings.style == "any" or settings.style not in self.tokenizer.styles:
+            raise ConfigError(f"unknown style '{settings.style}'; this model knows {', '.join(self.styles)}")
+        settings = self._default_instruments(settings)
+        prepared = prepare_prompt(piece)
+        original = prepared.original
+        if not any(t.note_num() for t in original.tracks if not t.is_drum):
+            from composer.errors import NoPitchedNotesError
+
+            raise NoPitchedNotesError(f"{prepared.name}: no pitched notes to vary")
+        total = count_bars(original)
+        runs = parse_bars(bars, total)
+        self._check(replace(settings, bars=total), total)
+        seen, _ = _as_style_instruments(original, settings.instruments)
+        voiced = self.tokenizer.to_token_programs(seen)
+        key = self._key_for(settings, key_index(original))
+        pieces = []
+        for j in range(num):
+            current = voiced
+            verdicts: list[dict[str, Any]] = []
+            for first, last in runs:
+                current, verdict = self._vary_run(current, first, last, replace(settings, seed=seed + j),
+                                                  key, prepared.name)
+                verdicts.append(verdict)
+            out = original.copy()
+            for track, varied in zip(out.tracks, current.tracks, strict=True):
+                track.notes.clear()
+                track.notes.extend(varied.notes)
+            pieces.append(Piece(out, [], self._provenance(
+                replace(settings, seed=seed + j), command="vary", piece=prepared.name, bars=bars,
+                **self._written_in(key, None), runs=verdicts), "", 0))
+        return pieces[0] if num == 1 else pieces
+
+    def _vary_run(self, piece: symusic.Score, first: int, last: int, settings: GenerationSettings,
+                  key: tuple[int, int] | None, name: str) -> tuple[symusic.Score, dict[str, Any]]:
+        """``piece`` (tracks on token programs) with bars ``first``..``last`` rewritten."""
+        import numpy as np
+
+        from composer.generate.critic import best_candidate, critique
+        from composer.generate.decode import continuation_log_probs
+        from composer.generate.fit import bar_lines
+        from composer.generate.variation import splice
+        from composer.music.facts import downbeats
+
+        tok = self.tokenizer
+        # bar lines as the score reads them (a time signature starts a bar where it stands)
+        lines = [*downbeats(piece).tolist(), piece.end() + 1]
+        start, stop = int(lines[first - 1]), int(lines[last])
+        meter = _meter_at(piece, start)
+        prompt = tok.prefix(settings.style, key)
+        if start > 0:
+            before = piece.copy()
+            for track in before.tracks:
+                kept = [n for n in track.notes if n.time < start]
+                track.notes.clear()
+                track.notes.extend(kept)
+            if any(t.note_num() for t in before.tracks):
+                prompt = tok.encode_score(before, settings.style, key=key, eos=False)
+            prompt = prompt + self._empty_bars(first - 1 - tok.grammar.bars_done(prompt), meter)
+        try:
+            tok.grammar.walk(prompt)
+        except ValueError as exc:
+            raise InputFileError(f"{name}: bars 1-{first - 1} cannot be read by this model ({exc})") from None
+        written = tok.grammar.bars_done(prompt)
+        decoded = self._decode(prompt, written + last - first + 1, settings, settings.candidates, meter)
+        lead_in = [0.0] * len(decoded)
+        after = self._bar_after(piece, stop, settings.style, key)
+        if after:
+            nats = continuation_log_probs(self._decoder, [d.ids[:-1] for d in decoded], after,
+                                          tok.prefix_len)
+            notes = max(1, sum(1 for i in after for b in tok.entries[i]
+                               if tok.base_vocab[b].startswith("Pitch_")))
+            lead_in = [n / math.log(2) / notes for n in nats]
+        scores = [tok.decode_ids(d.ids, token_programs=True) for d in decoded]
+        ranges = {role: (int(r[0]), int(r[1])) for role, r in
+                  (self.bundle.styles.get(settings.style, {}).get("ranges") or {}).items()}
+        critiques = [critique(self._score_of(d.ids), key, ranges) for d in decoded]
+        totals = [c.total + lead for c, lead in zip(critiques, lead_in, strict=True)]
+        best = best_candidate([replace(c, total=t) for c, t in zip(critiques, totals, strict=True)])
+        new = scores[best]
+        if new.tpq != piece.tpq:
+            new = new.resample(piece.tpq, min_dur=1)
+        new_start = bar_lines(new, written + 1)[written]
+        track_of = {}
+        programs = [t.program for t in piece.tracks]
+        for index, track in enumerate(new.tracks):
+            if track.program in programs and not track.is_drum:
+                track_of[index] = programs.index(track.program)
+        verdict = {"bars": f"{first}-{last}", "candidates": len(decoded), "chosen": best + 1,
+                   "lead_in_bits_per_note": round(float(lead_in[best]), 4) if after else None,
+                   "total": round(float(np.float64(totals[best])), 4)}
+        return splice(piece, new, new_start, start, stop, track_of), verdict
+
+    def _empty_bars(self, count: int, meter: str | None) -> list[int]:
+        """Entries for ``count`` bars without notes (``Bar TimeSig``)."""
+        tok = self.tokenizer
+        single = {e[0]: i for i, e in enumerate(tok.entries) if len(e) == 1}
+        signature = f"TimeSig_{meter or tok.grammar.meters[0]}"
+        if signature not in tok.base_ids:
+            signature = f"TimeSig_{tok.grammar.meters[0]}"
+        return [single[tok.base_ids[name]] for _ in range(max(0, count)) for name in ("Bar_None", signature)]
+
+    def _bar_after(self, piece: symusic.Score, stop: int, style: str, key: tuple[int, int] | None
+                   ) -> list[int]:
+        """The entries of the piece's bar that starts at ``stop`` (empty when none follows)."""
+        import symusic
+
+        tok = self.tokenizer
+        if not any(n.time >= stop for t in piece.tracks for n in t.notes):
+            return []
+        rest = piece.clip(stop, piece.end() + 1, clip_end=False).shift_time(-stop)
+        if not any(ts.time == 0 for ts in rest.time_signatures):
+            numerator, denominator = (int(x) for x in (_meter_at(piece, stop) or "4/4").split("/"))
+            rest.time_signatures.append(symusic.TimeSignature(0, numerator, denominator))
+        ids = tok.encode_score(rest, style, key=key, eos=False)[tok.prefix_len:]
+        bar_openings = [i for i, e in enumerate(ids) if tok.grammar.bars_in_entry[e] > 0]
+        end = bar_openings[1] if len(bar_openings) > 1 else len(ids)
+        return ids[:end]
 
     def _choose(self, decoded: list[Decoded], settings: GenerationSettings, key: tuple[int, int] | None
                 ) -> list[tuple[Decoded, symusic.Score, dict[str, Any]]]:
@@ -443,6 +638,35 @@ class Composer:
         return pieces[0] if num == 1 else pieces
 
 
+def _meter_at(score: symusic.Score, tick: int) -> str | None:
+    """The time signature in force at ``tick``, e.g. "3/4" (None without any)."""
+    signatures = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
+    now = [s for s in signatures if s[0] <= tick] or signatures[:1]
+    return f"{now[-1][1]}/{now[-1][2]}" if now else None
+
+
+HARMONY_VOICES = ("soprano", "alto", "tenor", "bass")  # --voice names; violin I… read as these
+
+
+def _ensemble(programs: tuple[int, ...] | None, voices: int) -> list[tuple[int, int]]:
+    """The (GM program, voice index) of each voice of a style with ``programs`` and ``voices``
+    voices, top first: a choir's voices by register, or two violins, then one voice for
+    each other instrument (viola, cello)."""
+    programs = programs or (52,)
+    if len(programs) == 1:
+        return [(programs[0], v) for v in range(max(1, voices))]
+    return [(programs[0], 0), (programs[0], 1), *((p, 0) for p in programs[1:])][:max(2, voices)]
+
+
+def _melody_voice(ensemble: list[tuple[int, int]], name: str) -> tuple[int, int]:
+    """The voice of ``ensemble`` that sings the melody as ``name`` (bass: the lowest)."""
+    if name not in HARMONY_VOICES:
+        raise ConfigError(f"--voice {name}: choose {', '.join(HARMONY_VOICES)}")
+    if name == "bass":
+        return ensemble[-1]
+    return ensemble[min(HARMONY_VOICES.index(name), len(ensemble) - 1)]
+
+
 def _as_style_instruments(score: symusic.Score, programs: tuple[int, ...] | None
                           ) -> tuple[symusic.Score, dict[int, int]]:
     """The prompt with parts on instruments the style does not use moved onto its first one.
@@ -461,4 +685,4 @@ def _as_style_instruments(score: symusic.Score, programs: tuple[int, ...] | None
     return copy, back
 
 
-__all__ = ["Composer", "GenerationSettings", "ModelNotFoundError", "OutputError", "Piece"]
+__all__ = ["HARMONY_VOICES", "Composer", "GenerationSettings", "ModelNotFoundError", "OutputError", "Piece"]

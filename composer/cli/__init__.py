@@ -17,7 +17,7 @@ from composer import __version__
 from composer.cli.corpus_cmds import corpus
 from composer.cli.evaluate_cmd import evaluate
 from composer.cli.export_cmd import export
-from composer.cli.generate_cmds import continue_, generate
+from composer.cli.generate_cmds import continue_, generate, harmonize, vary
 from composer.cli.recipe_cmd import recipe
 from composer.cli.render_cmd import render
 from composer.cli.score_cmd import score
@@ -79,6 +79,8 @@ def cli() -> None:
 
 cli.add_command(generate)
 cli.add_command(continue_)
+cli.add_command(harmonize)
+cli.add_command(vary)
 cli.add_command(score)
 cli.add_command(render)
 cli.add_command(styles)

@@ -8,11 +8,14 @@ from typing import Any, NamedTuple
 
 import click
 
-from composer.api import DEFAULT_CANDIDATES, DEFAULT_STYLE_STRENGTH, TEMPO_RANGE
+from composer.api import DEFAULT_CANDIDATES, DEFAULT_STYLE_STRENGTH, HARMONY_VOICES, TEMPO_RANGE
 
 
 def _path_option(flag: str, name: str, text: str) -> Any:
     return click.option(flag, name, type=click.Path(path_type=Path), default=None, help=text)
+
+
+_bars_option = click.option("--bars", type=int, default=None, help="Bars to write.")
 
 
 def _sampling_options(function: Any) -> Any:
@@ -24,7 +27,6 @@ def _sampling_options(function: Any) -> Any:
             default=None,
             help="Model bundle folder (default: $COMPOSER_MODEL or the shipped model).",
         ),
-        click.option("--bars", type=int, default=None, help="Bars to write."),
         click.option(
             "--tempo", type=click.FloatRange(*TEMPO_RANGE), default=None,
             help="Tempo in quarter notes per minute."
@@ -184,6 +186,7 @@ Examples:
 """
 )
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@_bars_option
 @_sampling_options
 def generate(
     style: str,
@@ -233,6 +236,7 @@ Examples:
     show_default=True,
     help="Write the prompt and the new bars, or only the new bars.",
 )
+@_bars_option
 @_sampling_options
 def continue_(
     prompt: str,
@@ -270,4 +274,90 @@ def continue_(
         keep_prompt=keep_prompt,
         **_options(kwargs),
     )
+    _save(pieces, targets, force, soundfont)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  composer harmonize "tinynotation: 4/4 g4 g a b c'2 b4 a g a b g a1" --style bach -o chorale.mid
+  composer harmonize hymn.musicxml --style bach -o hymn.mid --score hymn.pdf
+  composer harmonize tune.mid --style palestrina --num 3 --seed 5 -o motet.mid
+  composer harmonize bassline.mid --style bach --voice bass -o chorale.mid
+""",
+)
+@click.argument("melody")
+@click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@click.option("--voice", type=click.Choice(HARMONY_VOICES), default="soprano", show_default=True,
+              help="The voice that sings the melody.")
+@_sampling_options
+def harmonize(
+    melody: str,
+    style: str,
+    voice: str,
+    model: Path | None,
+    out: Path,
+    score_path: Path | None,
+    audio_path: Path | None,
+    soundfont: Path | None,
+    num: int,
+    seed: int,
+    force: bool,
+    **kwargs: Any,
+) -> None:
+    """Add the style's other voices to MELODY (a MIDI/MusicXML/ABC/kern file or
+    'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
+    top line."""
+    from composer.api import Composer
+    from composer.io.reader import is_note_text, read_score
+
+    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
+    if not is_note_text(melody):
+        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
+            warnings.simplefilter("ignore")
+            read_score(Path(melody))  # a bad melody fails before the model loads
+    composer = Composer.load(model)
+    pieces = composer.harmonize(melody, style=style, voice=voice, seed=seed, num=num, **_options(kwargs))
+    _save(pieces, targets, force, soundfont)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  composer vary chorale.mid --bars 5-8 --style bach -o varied.mid
+  composer vary tune.abc --bars "3,7-8" --style irish --num 3 -o tune-var.mid   # tune-var-1.mid …
+  composer vary quartet.musicxml --bars 9-12 --style mozart --candidates 8 -o v.mid --score v.pdf
+""",
+)
+@click.argument("piece")
+@click.option("--bars", "bar_list", required=True,
+              help="Bars to rewrite: numbers and ranges from 1, e.g. 5-8 or 3,5-8.")
+@click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@_sampling_options
+def vary(
+    piece: str,
+    bar_list: str,
+    style: str,
+    model: Path | None,
+    out: Path,
+    score_path: Path | None,
+    audio_path: Path | None,
+    soundfont: Path | None,
+    num: int,
+    seed: int,
+    force: bool,
+    **kwargs: Any,
+) -> None:
+    """Rewrite chosen bars of PIECE (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …'
+    text) and keep every other note. With --num N, piece j uses seed SEED+j."""
+    from composer.api import Composer
+    from composer.io.reader import is_note_text, read_score
+
+    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
+    if not is_note_text(piece):
+        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
+            warnings.simplefilter("ignore")
+            read_score(Path(piece))  # a bad piece fails before the model loads
+    composer = Composer.load(model)
+    pieces = composer.vary(piece, bars=bar_list, style=style, seed=seed, num=num, **_options(kwargs))
     _save(pieces, targets, force, soundfont)

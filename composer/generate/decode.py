@@ -22,6 +22,7 @@ from composer.generate.sampling import SamplingSettings, UniformStream, guided_l
 
 if TYPE_CHECKING:
     from composer.generate.counterpoint import LineState, ParallelRule
+    from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
     from composer.tokens.grammar import TokenGrammar
 
@@ -209,6 +210,7 @@ def decode(
     prefix_len: int = 1,
     onsets: OnsetRules | None = None,
     lines: ParallelRule | None = None,
+    lock: MelodyLock | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -220,7 +222,8 @@ def decode(
     prepares weights once; ``rng`` supplies the randomness. ``prefix_len`` tokens (style, key) stay at
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin); ``lines``
-    samples again, without it, an entry that moves two voices in parallel fifths or octaves.
+    samples again, without it, an entry that moves two voices in parallel fifths or octaves;
+    ``lock`` makes one voice write a given melody note for note (it outranks every other rule).
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
@@ -253,7 +256,10 @@ def decode(
 
         def close(i: int, ending: str) -> int:
             """End row ``i`` the shortest way that opens no bar; returns the last entry (EOS)."""
-            tail = grammar.closing(states[i], row_control(i))
+            control_i = row_control(i)
+            if lock is not None:  # the shortest ending must not give the melody's voice a note
+                control_i = lock.silent if control_i is None else control_i & lock.silent
+            tail = grammar.closing(states[i], control_i)
             results[i].extend(tail)
             bars[i] += sum(int(grammar.bars_in_entry[token]) for token in tail)
             states[i] = grammar.end_state
@@ -262,6 +268,7 @@ def decode(
 
         onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
         line_states = [lines.start(p) for p in prompts] if lines is not None else []
+        lock_states = [lock.start(p) for p in prompts] if lock is not None else []
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
         budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
@@ -283,6 +290,20 @@ def decode(
             if onsets is not None:
                 for i in range(n):
                     onsets.restrict(masks[i], onset_states[i])
+            if lock is not None:
+                for i in range(n):
+                    if finished[i]:
+                        continue
+                    kept = lock.restrict(masks[i], lock_states[i])
+                    if not kept.any() and forcing[i]:  # the bar cannot close before its melody notes
+                        unforced = row_mask(grammar, states[i], bars[i], spec.bars, row_control(i))
+                        if onsets is not None:
+                            onsets.restrict(unforced, onset_states[i])
+                        kept = lock.restrict(unforced, lock_states[i])
+                    if not kept.any():
+                        kept = lock.restrict(grammar.allowed[states[i]], lock_states[i])
+                    if kept.any():
+                        masks[i] = kept
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
             if lines is not None:
                 for i in range(n):
@@ -313,6 +334,8 @@ def decode(
                         onset_states[i] = onsets.after_entry(onset_states[i], entry)
                     if lines is not None:
                         line_states[i] = lines.after_entry(line_states[i], entry)
+                    if lock is not None:
+                        lock_states[i] = lock.after_entry(lock_states[i], entry) or lock_states[i]
                     if entry == grammar.eos_id:
                         endings[i] = "eos"
                 finished[i] = grammar.is_complete(states[i])
@@ -323,3 +346,25 @@ def decode(
             logits = context.step(new_ids + (new_ids if guided else []))
         return [Decoded(ids, ending, forced, margin if guided else None)
                 for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]
+
+
+def continuation_log_probs(decoder: Decoder, prompts: list[list[int]], continuation: list[int],
+                           prefix_len: int = 1, keep: float = 0.75) -> list[float]:
+    """Per prompt, log p(``continuation`` | prompt) in nats, by the model without guidance.
+
+    Prompts of different lengths go one at a time; the context slides as in ``decode``.
+    """
+    scores = []
+    with decoder.session():
+        for prompt in prompts:
+            context = _Context(decoder, [list(prompt)], keep, prefix_len)
+            logits = context.prefill()
+            total = 0.0
+            for token in continuation:
+                row = logits[0].astype(np.float64)  # (V,)
+                top = row.max()
+                total += float(row[token] - top - np.log(np.exp(row - top).sum()))
+                logits = context.step([token])
+            scores.append(total)
+    return scores
+

@@ -342,7 +342,7 @@ class Tokenizer:
         """Ids as base token strings, for reading."""
         return [self.base_vocab[b] for b in self.expand(self.valid_ids(ids))]
 
-    def decode_ids(self, ids: Any) -> symusic.Score:
+    def decode_ids(self, ids: Any, token_programs: bool = False) -> symusic.Score:
         """Ids → a score. Ill-formed ids are repaired, not refused.
 
         Decoding stops at the first EOS. Ids outside the vocabulary, and tokens that do
@@ -351,12 +351,13 @@ class Tokenizer:
         including a model's worst output, gives a valid score (empty when no complete
         note survives). What remains is grammatical, so miditok refusing it would be a
         bug here or in miditok: that raises ``DecodingError`` instead of passing for a
-        silent piece.
+        silent piece. ``token_programs`` leaves each track on its token program (one per
+        voice, in the tokens' order) instead of naming voices on General MIDI programs.
         """
         base = self.expand(self.valid_ids(ids))
-        return self._decode_base(self.grammar.repair_base(base))
+        return self._decode_base(self.grammar.repair_base(base), token_programs)
 
-    def _decode_base(self, base: np.ndarray) -> symusic.Score:
+    def _decode_base(self, base: np.ndarray, token_programs: bool = False) -> symusic.Score:
         TokSequence = import_miditok().TokSequence
 
         remi_only = [int(b) for b in base if int(b) not in self.special_ids]
@@ -368,7 +369,7 @@ class Tokenizer:
             raise DecodingError(
                 f"miditok could not decode {len(tokens)} grammatical tokens ({head}): "
                 f"{type(exc).__name__}: {exc}; this is a bug, please report it") from exc
-        return self.from_token_programs(score)
+        return score if token_programs else self.from_token_programs(score)
 
     # ---- saving -------------------------------------------------------------------
 

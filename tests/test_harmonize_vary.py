@@ -1,0 +1,139 @@
+"""``composer harmonize`` and ``composer vary`` on a tiny trained model: the melody and the
+bars left alone are kept note for note, the ensemble is complete, a seed decides."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import symusic
+from bundle_fixture import tiny_bundle
+from click.testing import CliRunner
+
+from composer.api import Composer
+from composer.cli import cli
+from composer.errors import ComposerError
+from composer.generate.continuation import prepare_prompt
+from composer.generate.melody_lock import melody_line
+from composer.generate.variation import parse_bars
+from composer.music.facts import downbeats
+
+MELODY = "tinynotation: 4/4 g4 g a b c'2 b4 a g a b g a2 r4 b4 c'4 d' e' d' c'2 b4 a g1"
+OPTIONS = {"max_entries_per_bar": 40, "key": "G"}
+
+
+@pytest.fixture(scope="module")
+def composer(tmp_path_factory: pytest.TempPathFactory) -> Composer:
+    return Composer.load(tiny_bundle(tmp_path_factory))
+
+
+def _notes(track: symusic.Track, tpq: int) -> list[tuple[Fraction, Fraction, int]]:
+    """(onset, length) in quarter notes, and pitch, of every note: free of the resolution."""
+    return sorted((Fraction(n.time, tpq), Fraction(n.duration, tpq), n.pitch) for n in track.notes)
+
+
+def test_harmonize_keeps_the_melody_note_for_note_with_every_voice(composer: Composer) -> None:
+    melody, _ = melody_line(prepare_prompt(MELODY).score, 52)
+    wanted = _notes(melody.tracks[0], melody.tpq)
+    voices = composer.bundle.styles["bach"].get("voices") or 4  # the tiny bundle has no corpus counts
+    for seed in range(3):
+        piece = composer.harmonize(MELODY, style="bach", seed=seed, **OPTIONS)
+        tracks = [t for t in piece.score.tracks if t.note_num()]
+        assert sum(_notes(t, piece.score.tpq) == wanted for t in tracks) == 1, seed
+        assert len(tracks) == voices  # the lock makes every voice enter with the melody
+        assert piece.provenance["command"] == "harmonize"
+    again = composer.harmonize(MELODY, style="bach", seed=2, **OPTIONS)
+    assert again.midi_bytes() == piece.midi_bytes()  # seed 2, twice
+
+
+def test_harmonize_puts_the_melody_in_the_voice_asked_for(composer: Composer) -> None:
+    bass_line = "tinynotation: 4/4 C4 G, A, E, F,2 G,2 C1"
+    melody, _ = melody_line(prepare_prompt(bass_line).score, 52)
+    piece = composer.harmonize(bass_line, style="bach", voice="bass", seed=1, **OPTIONS)
+    token_score = composer.tokenizer.decode_ids(piece.ids, token_programs=True)
+    lowest = max(t.program for t in token_score.tracks)  # the bass has the last voice slot
+    bass = next(t for t in token_score.tracks if t.program == lowest)
+    assert _notes(bass, token_score.tpq) == _notes(melody.tracks[0], melody.tpq)
+
+
+def test_a_polyphonic_melody_gives_its_top_line_with_a_warning(composer: Composer) -> None:
+    chords = "tinynotation: 4/4 c'4 d' e' f' g'1"
+    score = prepare_prompt(chords).score
+    lower = score.tracks[0].copy()
+    for note in lower.notes:
+        note.pitch -= 12
+    score.tracks.append(lower)
+    with pytest.warns(UserWarning, match="top line"):
+        piece = composer.harmonize(score, style="bach", seed=0, **OPTIONS)
+    top = _notes(prepare_prompt(chords).score.tracks[0], score.tpq)  # the upper line alone
+    assert sum(_notes(t, piece.score.tpq) == top for t in piece.score.tracks) == 1
+
+
+def test_vary_rewrites_only_the_bars_asked_for(composer: Composer, tmp_path: Path) -> None:
+    source = composer.harmonize(MELODY, style="bach", seed=4, **OPTIONS)
+    path = tmp_path / "piece.mid"
+    source.save_midi(path)
+    original = symusic.Score(str(path))
+    lines = [*downbeats(original).tolist(), original.end() + 1]
+    for seed in range(2):
+        varied = composer.vary(path, bars="2,4", style="bach", seed=seed, **OPTIONS)
+        window = [(lines[1], lines[2]), (lines[3], lines[4])]
+
+        def outside(score: symusic.Score, window: list[tuple[int, int]] = window) -> list[list[tuple]]:
+            return [sorted((n.time, n.duration, n.pitch, n.velocity) for n in t.notes
+                           if not any(a <= n.time < b for a, b in window)) for t in score.tracks]
+
+        assert outside(varied.score) == outside(original)
+        assert [t.name for t in varied.score.tracks] == [t.name for t in original.tracks]
+        for a, b in window:  # the new notes stay inside the bars they were written for
+            for track in varied.score.tracks:
+                assert all(n.time + n.duration <= b for n in track.notes if a <= n.time < b)
+        assert [r["bars"] for r in varied.provenance["runs"]] == ["2-2", "4-4"]
+    again = composer.vary(path, bars="2,4", style="bach", seed=1, **OPTIONS)
+    assert again.midi_bytes() == varied.midi_bytes()
+
+
+def test_parse_bars() -> None:
+    assert parse_bars("3,5-8", 10) == [(3, 3), (5, 8)]
+    assert parse_bars(" 8-9 , 1 ,2", 9) == [(1, 2), (8, 9)]
+    for bad in ("9-3", "x", "", "3,,4", "0", "4-11", "2-"):
+        with pytest.raises(ComposerError):
+            parse_bars(bad, 10)
+
+
+def _one_line_error(result: object) -> None:
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    lines = result.output.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+
+
+@pytest.mark.parametrize("melody", [
+    "tinynotation: 4/4 " + "c1 " * 513,  # longer than the model can hold (512 bars)
+    "tinynotation: 7/8 c8 d e f g a b",  # a meter the tiny model never saw
+    "tinynotation: 4/4 r1 r1",  # nothing to harmonize
+])
+def test_bad_melodies_are_one_line_and_exit_2(melody: str, tmp_path: Path,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = tmp_path / "h.mid"
+    result = CliRunner().invoke(cli, ["harmonize", melody, "--model", str(tiny_bundle(tmp_path_factory)),
+                                      "--style", "bach", "-o", str(out)])
+    _one_line_error(result)
+    assert not out.exists()
+
+
+def test_bad_bars_and_existing_outputs_are_one_line_and_exit_2(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    bundle = str(tiny_bundle(tmp_path_factory))
+    out = tmp_path / "v.mid"
+    piece = "tinynotation: 4/4 c4 d e f g1 e4 d c d c1"
+    for bars in ("9-3", "x", "5", "0-2"):
+        result = CliRunner().invoke(cli, ["vary", piece, "--bars", bars, "--model", bundle, "--style", "bach",
+                                          "-o", str(out)])
+        _one_line_error(result)
+        assert not out.exists()
+    out.write_bytes(b"keep me")
+    for command in (["vary", piece, "--bars", "2"], ["harmonize", piece]):
+        result = CliRunner().invoke(cli, [*command, "--model", bundle, "--style", "bach", "-o", str(out)])
+        _one_line_error(result)
+        assert out.read_bytes() == b"keep me"
