@@ -249,7 +249,7 @@ class Composer:
 
     def _decode(self, prompt: list[int], bars_total: int, settings: GenerationSettings,
                 num: int, meter: str | None, lock: MelodyLock | None = None,
-                voices: set[int] | None = None) -> list[Decoded]:
+                voices: set[int] | None = None, particles: int = 1) -> list[Decoded]:
         from composer.generate.decode import DecodeSpec, decode
         from composer.generate.sampling import SamplingSettings, UniformStream
 
@@ -264,7 +264,7 @@ class Composer:
                       unconditional=self._unconditional_prefix(settings),
                       prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules,
                       lines=self._parallel_rule if self._avoids_parallels(settings) else None,
-                      lock=lock)
+                      lock=lock, particles=particles)
 
     def _avoids_parallels(self, settings: GenerationSettings) -> bool:
         from composer.generate.counterpoint import STRICT_VOICE_LEADING_STYLES
@@ -324,9 +324,14 @@ class Composer:
         return float(tempo) if isinstance(tempo, (int, float)) and tempo > 0 else None
 
     def harmonize(self, melody: str | Path | symusic.Score, style: str, voice: str = "soprano",
-                  seed: int = 0, num: int = 1, **options: Any) -> Piece | list[Piece]:
+                  seed: int = 0, num: int = 1, lookahead: bool = True, **options: Any
+                  ) -> Piece | list[Piece]:
         """Add the style's other voices to ``melody`` (a file, note text or a score), which is
         kept note for note as ``voice``; a list when ``num > 1``.
+
+        The ``candidates`` are decoded as one particle filter (``lookahead``, see
+        ``generate.decode.decode``): harmonies that make the coming melody notes likely are
+        kept and multiplied, the others dropped; the critic then keeps one particle.
 
         A polyphonic melody gives its top line, with a ``RepairWarning`` saying so.
         """
@@ -370,14 +375,16 @@ class Composer:
                                 entering=[tok.token_program(p, v) for p, v in ensemble])
         tempo = self._tempo_for(settings)
         decoded_all = self._decode(tok.prefix(style, key), bars, settings, num * settings.candidates,
-                                   prepared.meter, lock=lock, voices=set(lock.entering | {lock.program}))
+                                   prepared.meter, lock=lock, voices=set(lock.entering | {lock.program}),
+                                   particles=settings.candidates if lookahead else 1)
         pieces = []
         for decoded, score, verdict in self._choose(decoded_all, settings, key):
             written = melody_notes([tok.base_vocab[b] for i in decoded.ids for b in tok.entries[i]],
                                    lock.program)
             if written != notes:  # the lock makes this impossible; never hand out a changed melody
                 raise ComposerError(f"{prepared.name}: the melody could not be kept note for note")
-            pieces.append(Piece(fit_to_bars(score, bars, tempo), decoded.ids, self._provenance(
+            score = _with_melody(fit_to_bars(score, bars, tempo), line)
+            pieces.append(Piece(score, decoded.ids, self._provenance(
                 settings, command="harmonize", melody=prepared.name, voice=voice,
                 **self._written_in(key, tempo), **verdict), decoded.ending, decoded.forced_bars))
         return pieces[0] if num == 1 else pieces
@@ -646,6 +653,20 @@ def _meter_at(score: symusic.Score, tick: int) -> str | None:
 
 
 HARMONY_VOICES = ("soprano", "alto", "tenor", "bass")  # --voice names; violin I… read as these
+
+
+def _with_melody(score: symusic.Score, melody: symusic.Score) -> symusic.Score:
+    """``score`` at ``melody``'s resolution with the melody's own notes in the voice that sang
+    them (the one with its pitches in order): the tokens hold a melody only to their grid
+    and their longest duration, the user's notes are given back as they were."""
+    wanted = [n.pitch for n in melody.tracks[0].notes]
+    out = score.resample(melody.tpq, min_dur=1) if score.tpq != melody.tpq else score
+    for track in out.tracks:
+        if [n.pitch for n in sorted(track.notes, key=lambda n: n.time)] == wanted:
+            track.notes.clear()
+            track.notes.extend(n.copy() for n in melody.tracks[0].notes)
+            break
+    return out
 
 
 def _ensemble(programs: tuple[int, ...] | None, voices: int) -> list[tuple[int, int]]:

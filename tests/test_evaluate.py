@@ -254,7 +254,8 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
     report = run_evaluation(EvaluateConfig(corpus_dir=small_corpus, out_dir=out, model=bundle, samples=2,
                                            bars=2, prompts=1, prompt_bars=1, continuation_bars=2,
                                            judge_pieces=5, reference_pieces=5, styles=("bach", "irish"),
-                                           workers=1, piano_rolls=2, split="test"),
+                                           workers=1, piano_rolls=2, split="test", harmonizations=2,
+                                           harmonize_candidates=2, variations=1),
                             progress=lambda stage, done, total: stages.add(stage))
     assert {"tokenize", "n-gram", "model nll", "generate", "style judge", "continue"} <= stages
     valid = report["validity"]
@@ -274,10 +275,17 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
     assert set(report["novelty"]["by_style"]) == {"bach", "irish"}
     assert set(report["distribution_overlap"]["by_style"]["bach"]) == {
         "pitch_class_histogram", "pitch_range", "inter_onset_interval", "note_length_histogram", "polyphony"}
+    settings = report["harmonization"]["by_setting"]
+    assert settings["model"]["settings"] >= 1 and settings["model"]["melody_kept"] == 1.0
+    assert settings["Bach"]["chord_overlap"] == 1.0 and settings["Bach"]["same_bass"] == 1.0
+    assert settings["triads on every beat"]["melody_kept"] == 1.0
+    varied = report["variation"]["overall"]
+    assert varied["pieces"] >= 1 and varied["others_kept"] == varied["pieces"]
     saved = json.loads((out / "report.json").read_text())
     assert saved["validity"]["rate"] == 1.0
     markdown = (out / "report.md").read_text()
     assert "## Bits per note" in markdown and "## Novelty" in markdown
+    assert "## Harmonization" in markdown and "## Variation" in markdown
     assert f"**Closed by the model at 2 bars: {valid['model_closed']}/4**" in markdown
     assert "after fitting, 4/4 have exactly 2 bars" in markdown
     assert f"{valid['forced_bar_lines']} samples had a bar line forced" in markdown

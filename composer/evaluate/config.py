@@ -43,6 +43,9 @@ class EvaluateConfig:
     piano_rolls: int = 4  # sample piano rolls to draw
     candidates: int = CRITIC_CANDIDATES  # the critic's candidates per sample; one candidate is judged too
     tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
+    harmonizations: int = 40  # held-out chorales harmonized from their soprano
+    harmonize_candidates: int = 8  # particles of each harmonization
+    variations: int = 3  # held-out pieces per style with bars 5-8 rewritten
 
     def validate(self) -> None:
         for name in ("samples", "bars", "prompt_bars", "continuation_bars", "ngram_order"):

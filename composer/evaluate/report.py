@@ -114,22 +114,29 @@ def markdown(report: dict[str, Any]) -> str:
     voices = report.get("voices")
     if voices:
         lines += ["## Voices", "",
-                  "Per style, generated samples / real test pieces: the share with the style's usual "
-                  "number of voices, the share of sung or blown voices that sing one note at a time, "
+                  "Per style, generated samples / real test pieces: the share with the style's most "
+                  "common number of voices (*voices*), the share with a number of voices that at least "
+                  "10 % of its real pieces have (*usual counts*: train and test pieces), "
+                  "the share of sung or blown voices that sing one note at a time, "
                   "parallel fifths and octaves per 100 voice-pair motions, the largest chord on one "
                   "string instrument, and the share of notes outside their voice's range "
                   f"({voices['ranges_from']}, 5th to 95th percentile, 2 semitones of margin).", ""]
         rows = []
         for style, e in voices["by_style"].items():
             g, r = e["generated"], e["real_test"]
+            usual = e.get("usual_counts") or []
             rows.append([style, str(e["expected_voices"]),
                          f"{_f(g['voice_count_share'])} / {_f(r['voice_count_share'])}",
+                         f"{', '.join(map(str, usual)) or '–'}: {_f(g.get('usual_count_share'))} / "
+                         f"{_f(r.get('usual_count_share'))}",
                          f"{_f(g['monophonic_share'])} / {_f(r['monophonic_share'])}",
                          f"{_f(g['parallels_per_100'], 1)} / {_f(r['parallels_per_100'], 1)}",
                          f"{g['largest_string_chord']} / {r['largest_string_chord']}",
                          f"{_f(g['out_of_range'], 3)} / {_f(r['out_of_range'], 3)}"])
-        lines += _table(["style", "voices", "usual voice count", "monophonic", "parallels per 100",
+        lines += _table(["style", "voices", "that many", "usual counts", "monophonic", "parallels per 100",
                          "largest string chord", "out of range"], rows)
+    lines += _harmonization_lines(report.get("harmonization") or {})
+    lines += _variation_lines(report.get("variation") or {})
     lines += ["## Novelty", "",
               f"Longest run of notes copied from any of {novelty['training_pieces']:,} training pieces "
               "(transposition-invariant: intervals, onsets and lengths), and the bars it spans. Runs of "
@@ -228,6 +235,42 @@ def card_summary(report: dict[str, Any]) -> str:
               f"- Distribution overlap (MGEval, generated ÷ held-out real, 1 = as close as real music): "
               f"{overlap}.", ""]
     return "\n".join(lines)
+
+
+def _harmonization_lines(section: dict[str, Any]) -> list[str]:
+    if not section:
+        return []
+    lines = ["## Harmonization", "",
+             f"The soprano of {len(section['chorales'])} held-out Bach chorales (val and test splits) "
+             f"harmonized in the bach style ({section['candidates']} candidates; *lookahead*: decoded as "
+             "one particle filter weighted by how likely the model found the coming melody notes), set "
+             "beside Bach's own setting. *Chord overlap*: mean Jaccard overlap of the pitch classes "
+             "sounding on each beat with Bach's; *same bass*: share of beats with Bach's bass pitch class; "
+             "parallel fifths and octaves per 100 voice-pair motions; the share of beats with a voice "
+             "crossing; notes outside their voice's range "
+             f"({section['ranges_from']}); the share the style judge calls bach.", ""]
+    rows = [[name, _f(e["melody_kept"]), _f(e["chord_overlap"]), _f(e["same_bass"]),
+             _f(e["parallels_per_100"], 1), _f(e["crossings"], 3), _f(e["out_of_range"], 3),
+             _f(e["judged_bach"])] for name, e in section["by_setting"].items()]
+    return lines + _table(["setting", "melody kept", "chord overlap", "same bass", "parallels per 100",
+                           "crossings", "out of range", "judged bach"], rows)
+
+
+def _variation_lines(section: dict[str, Any]) -> list[str]:
+    if not section or not section.get("by_style"):
+        return []
+    lines = ["## Variation", "",
+             f"Bars {section['bars']} of up to {section['pieces_per_style']} held-out test pieces per style "
+             "(of 10 bars or more) rewritten by `vary`: the share whose other notes are all kept, whose new "
+             "bars keep the piece's key or key signature (estimated from the bars' notes), and whose "
+             "style-judge verdict on the whole piece is unchanged.", ""]
+    rows = [[style, str(e["pieces"]), _f(e["others_kept"] / e["pieces"]), _f(e["key_kept"] / e["pieces"]),
+             _f(e["verdict_kept"] / e["pieces"])] for style, e in section["by_style"].items()]
+    o = section["overall"]
+    if o["pieces"]:
+        rows.append(["**all**", str(o["pieces"]), _f(o["others_kept"] / o["pieces"]),
+                     _f(o["key_kept"] / o["pieces"]), _f(o["verdict_kept"] / o["pieces"])])
+    return lines + _table(["style", "pieces", "other notes kept", "key kept", "verdict kept"], rows)
 
 
 def write_report(out_dir: Path, report: dict[str, Any]) -> None:

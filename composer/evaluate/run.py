@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import symusic
 
     from composer.api import Composer
+    from composer.evaluate.style_classifier import StyleClassifier
 
 # ---- bits per note ----------------------------------------------------------------------------
 
@@ -123,11 +124,12 @@ def _bits_per_note(config: EvaluateConfig, composer: Composer, corpus: Corpus, t
 
 def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], samples: list[Sample],
                    progress: Progress | None = None,
-                   one_candidate: list[Sample] | None = None) -> dict[str, Any]:
+                   one_candidate: list[Sample] | None = None) -> tuple[dict[str, Any], StyleClassifier]:
     """Train the judge on train pieces; its accuracy on real test pieces is the ceiling.
 
     ``samples`` are the critic's picks (at ``config.candidates``); ``one_candidate``, when
-    given, the samples written without the critic, judged by the same judge.
+    given, the samples written without the critic, judged by the same judge. Returns the
+    section and the judge (the harmonization and variation sections ask it too).
     """
     from composer.evaluate.note_features import note_table, style_features
     from composer.evaluate.style_classifier import (
@@ -169,7 +171,7 @@ def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
             "judge": "softmax regression on note features (composer.evaluate.note_features)",
             "candidates": config.candidates,
             "generated": summary(generated), "ceiling_real_test": summary(real),
-            **({"generated_one_candidate": summary(judged(one_candidate))} if one_candidate else {})}
+            **({"generated_one_candidate": summary(judged(one_candidate))} if one_candidate else {})}, judge
 
 
 def key_consistency(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles: list[str],
@@ -245,7 +247,7 @@ def voice_measures(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
     """Per style, the voices of generated samples beside those of the real test pieces."""
     from collections import Counter
 
-    from composer.evaluate.voice_measures import voice_count, voice_report
+    from composer.evaluate.voice_measures import usual_voice_counts, voice_count, voice_report
     from composer.music.voices import voice_ranges
 
     by_style = {}
@@ -256,12 +258,92 @@ def voice_measures(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
         ranges = voice_ranges(reference)
         counts = Counter(voice_count(s) for s in real or reference)
         expected = counts.most_common(1)[0][0] if counts else None
+        usual = usual_voice_counts(reference + real)
         generated = [s.score for s in samples if s.style == style]
-        by_style[style] = {"expected_voices": expected,
-                           "generated": voice_report(generated, ranges, expected).as_dict(),
-                           "real_test": voice_report(real, ranges, expected).as_dict()}
+        by_style[style] = {"expected_voices": expected, "usual_counts": usual,
+                           "generated": voice_report(generated, ranges, expected, usual).as_dict(),
+                           "real_test": voice_report(real, ranges, expected, usual).as_dict()}
     return {"ranges_from": f"up to {config.reference_pieces} train pieces per style",
             "by_style": by_style}
+
+
+HARMONIZED_STYLE = "bach"  # the style whose held-out pieces are harmonized from their soprano
+
+
+def _judge_says(judge: StyleClassifier, scores: list[symusic.Score]) -> list[str]:
+    from composer.evaluate.note_features import note_table, style_features
+
+    return list(judge.predict(np.array([style_features(note_table(s)) for s in scores]))) if scores else []
+
+
+def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, judge: StyleClassifier,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """Bach's soprano of held-out chorales (val and test) harmonized, beside Bach's own
+    setting and beside root-position triads on every beat."""
+    from composer.evaluate.harmonization import measure_settings, soprano_line, triad_setting
+    from composer.music.facts import key_index
+    from composer.music.voices import voice_ranges
+
+    rows = [r for r in corpus.records if r["style"] == HARMONIZED_STYLE and r["split"] in ("val", "test")]
+    if HARMONIZED_STYLE not in composer.styles or not rows:
+        return {}
+    rows = rows[: config.harmonizations]
+    references = [corpus.score(r) for r in rows]
+    melodies = [soprano_line(s) for s in references]
+    ranges = voice_ranges(corpus.score(r) for r in sample_rows(corpus.pieces(HARMONIZED_STYLE, "train"),
+                                                               config.reference_pieces, config.seed + 1))
+    ways: dict[str, list[symusic.Score]] = {}
+    for name, lookahead in (("model", True), ("model, no lookahead", False)):
+        ways[name] = []
+        for number, melody in enumerate(melodies):
+            ways[name].append(composer.harmonize(melody, HARMONIZED_STYLE, seed=config.seed + number,
+                                                 candidates=config.harmonize_candidates,
+                                                 lookahead=lookahead).score)
+            if progress:
+                progress(f"harmonize ({name})", number + 1, len(melodies))
+    ways["triads on every beat"] = [triad_setting(m, key_index(m) or (0, 0)) for m in melodies]
+    ways["Bach"] = references
+    return {"chorales": [r["id"] for r in rows], "candidates": config.harmonize_candidates,
+            "ranges_from": f"up to {config.reference_pieces} train pieces",
+            "by_setting": {name: measure_settings(scores, melodies, references, ranges,
+                                                  _judge_says(judge, scores)).as_dict()
+                           for name, scores in ways.items()}}
+
+
+def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles: list[str],
+              judge: StyleClassifier, progress: Progress | None = None) -> dict[str, Any]:
+    """Bars 5-8 of held-out pieces rewritten: are the other notes kept, the key signature of
+    the new bars the piece's, and the judge's verdict on the whole piece unchanged?"""
+    from composer.evaluate.key_consistency import compare_keys
+    from composer.music.facts import count_bars, downbeats
+
+    chosen = []
+    for style in styles:
+        pieces = [r for r in corpus.pieces(style, "test") if count_bars(corpus.score(r)) >= 10]
+        chosen += [(style, r) for r in pieces[: config.variations]]
+    by_style: dict[str, dict[str, Any]] = {}
+    for done, (style, row) in enumerate(chosen, 1):
+        original = corpus.score(row)
+        varied = composer.vary(original, bars="5-8", style=style, seed=config.seed + done).score
+        lines = downbeats(original).tolist()
+        start, stop = lines[4], lines[8] if len(lines) > 8 else original.end() + 1
+
+        def outside(score: symusic.Score, start: int = start, stop: int = stop) -> list[list[tuple]]:
+            return [sorted((n.time, n.duration, n.pitch) for n in t.notes if not start <= n.time < stop)
+                    for t in score.tracks]
+
+        window = varied.clip(start, stop, clip_end=True)
+        before, after = _judge_says(judge, [original, varied])
+        entry = by_style.setdefault(style, {"pieces": 0, "others_kept": 0, "key_kept": 0, "verdict_kept": 0})
+        entry["pieces"] += 1
+        entry["others_kept"] += outside(varied) == outside(original)
+        entry["key_kept"] += compare_keys(original, window).same_signature
+        entry["verdict_kept"] += before == after
+        if progress:
+            progress("vary", done, len(chosen))
+    total = {k: sum(e[k] for e in by_style.values()) for k in ("pieces", "others_kept", "key_kept",
+                                                                "verdict_kept")}
+    return {"bars": "5-8", "pieces_per_style": config.variations, "by_style": by_style, "overall": total}
 
 
 def novelty(corpus: Corpus, samples: list[Sample], progress: Progress | None = None) -> dict[str, Any]:
@@ -366,8 +448,8 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
     samples = one if config.candidates == 1 else generate_samples(config, composer, progress,
                                                                   config.candidates)
     report["validity"] = validity(samples)
-    report["style_accuracy"] = style_accuracy(config, corpus, styles, samples, progress,
-                                              one if config.candidates > 1 else None)
+    report["style_accuracy"], judge = style_accuracy(config, corpus, styles, samples, progress,
+                                                     one if config.candidates > 1 else None)
     report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress,
                                                 config.candidates)
     if config.candidates > 1:
@@ -375,6 +457,8 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
                                                                   progress)["overall"]
     report["tune_key_keeping"] = tune_key_keeping(config, composer, styles, progress, config.candidates)
     report["voices"] = voice_measures(config, corpus, styles, samples)
+    report["harmonization"] = harmonization(config, composer, corpus, judge, progress)
+    report["variation"] = variation(config, composer, corpus, styles, judge, progress)
     report["novelty"] = novelty(corpus, samples, progress)
     report["distribution_overlap"], profiles = distribution_overlap(config, corpus, styles, samples)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -396,5 +480,5 @@ def load_report(path: Path) -> dict[str, Any]:
 
 
 __all__ = ["EvaluateConfig", "Progress", "Sample", "bits_per_note", "distribution_overlap",
-           "generate_samples", "key_consistency", "load_report", "novelty", "run_evaluation",
-           "style_accuracy", "tune_key_keeping", "validity", "voice_measures"]
+           "generate_samples", "harmonization", "key_consistency", "load_report", "novelty", "run_evaluation",
+           "style_accuracy", "tune_key_keeping", "validity", "variation", "voice_measures"]

@@ -11,7 +11,7 @@ each generated number is read next to the corpus's own.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -140,18 +140,28 @@ class VoiceReport:
     parallels_per_100: float | None  # parallel perfects per 100 voice-pair motions; None without motions
     largest_string_chord: int  # biggest chord on one bowed-string track; 0 without strings
     out_of_range: float  # mean share of notes outside their voice's range
+    # pieces whose voice count is one of the style's usual counts (None: no counts given)
+    usual_count_share: float | None = None
 
     def as_dict(self) -> dict[str, int | float | None]:
         """Plain JSON-able values, floats rounded to 4 decimals."""
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
+def usual_voice_counts(scores: Sequence[symusic.Score], share: float = 0.1) -> list[int]:
+    """The voice counts at least ``share`` of ``scores`` have (Palestrina: 4, 5 and 6)."""
+    counts = Counter(voice_count(s) for s in scores)
+    return sorted(c for c, k in counts.items() if k >= share * len(scores))
+
+
 def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, int]],
-                 expected_voices: int | None = None) -> VoiceReport:
+                 expected_voices: int | None = None, usual_counts: Collection[int] | None = None
+                 ) -> VoiceReport:
     """Summarise the voice measures of ``scores``, pieces of one style.
 
     ``expected_voices`` is the style's number of voices (4 for a chorale); None takes the
-    most common count among ``scores``. Shares and means are 0.0 for no pieces.
+    most common count among ``scores``. ``usual_counts`` are every count the style's real
+    pieces commonly have (``usual_voice_counts``). Shares and means are 0.0 for no pieces.
     """
     counts = [voice_count(s) for s in scores]
     if expected_voices is None and counts:
@@ -176,6 +186,8 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
         parallels_per_100=100 * parallels / motions if motions else None,
         largest_string_chord=string_chord,
         out_of_range=float(np.mean([out_of_range_share(s, ranges) for s in scores])) if n else 0.0,
+        usual_count_share=(sum(c in set(usual_counts) for c in counts) / n if n else 0.0)
+        if usual_counts is not None else None,
     )
 
 
@@ -184,6 +196,7 @@ __all__ = [
     "is_monophonic",
     "largest_chord",
     "parallel_perfects",
+    "usual_voice_counts",
     "voice_count",
     "voice_report",
 ]

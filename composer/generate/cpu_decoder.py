@@ -209,6 +209,11 @@ class NumpyDecoder:
         self.pos = t
         return normalize(x[:, -1], self.eps) @ self.head  # (B, V)
 
+    def reorder(self, rows: np.ndarray) -> None:
+        """Row ``i`` of the cache becomes a copy of row ``rows[i]`` (B,): resampling particles."""
+        self.keys = self.keys[:, rows]
+        self.values = self.values[:, rows]
+
     def step(self, ids: np.ndarray) -> np.ndarray:
         """Append one token per row, ``ids`` (B,); logits (B, V)."""
         b, pos = ids.shape[0], self.pos

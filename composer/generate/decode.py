@@ -141,6 +141,8 @@ class Decoder(Protocol):
 
     def step(self, ids: np.ndarray) -> np.ndarray: ...
 
+    def reorder(self, rows: np.ndarray) -> None: ...
+
 
 class _Context:
     """Token history of every row and the KV cache over its most recent window."""
@@ -181,6 +183,34 @@ def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: li
     return (log_prob(conditional) - log_prob(unconditional)).tolist()
 
 
+def _log_mass(scores: np.ndarray, kept: np.ndarray, before: np.ndarray, temperature: float) -> float:
+    """log of the share of the sampling distribution (V,) on ``kept`` among ``before``."""
+    scaled = scores.astype(np.float64) / (temperature if temperature > 0 else 1.0)
+    top = scaled[before].max()
+    return float(np.log(np.exp(scaled[kept] - top).sum()) - np.log(np.exp(scaled[before] - top).sum()))
+
+
+def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rng: UniformStream
+               ) -> np.ndarray | None:
+    """New row order (n,) after systematic resampling of each run of ``particles`` rows whose
+    effective sample size fell below half of it; None when no run needs it."""
+    order = np.arange(len(log_weights))
+    changed = False
+    for first in range(0, len(log_weights), particles):
+        run = slice(first, first + particles)
+        if all(finished[run]):
+            continue
+        weights = np.exp(log_weights[run] - log_weights[run].max())
+        weights /= weights.sum()
+        if 1.0 / float((weights ** 2).sum()) >= particles / 2:
+            continue
+        points = (float(rng.random(1)[0]) + np.arange(particles)) / particles  # (P,)
+        picks = np.minimum(np.searchsorted(np.cumsum(weights), points), particles - 1)
+        order[run] = first + picks
+        changed = True
+    return order if changed else None
+
+
 MAX_RESAMPLES = 16  # a note the rule refuses this often in a row is kept: every way on may break it
 
 
@@ -211,6 +241,7 @@ def decode(
     onsets: OnsetRules | None = None,
     lines: ParallelRule | None = None,
     lock: MelodyLock | None = None,
+    particles: int = 1,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -224,6 +255,14 @@ def decode(
     how many notes a voice starts at one onset (one for a singer, two for a violin); ``lines``
     samples again, without it, an entry that moves two voices in parallel fifths or octaves;
     ``lock`` makes one voice write a given melody note for note (it outranks every other rule).
+
+    With a ``lock`` and ``particles > 1``, each run of ``particles`` prompts is one particle
+    filter (sequential Monte Carlo): a row's weight is the probability the model gave the
+    melody where the lock forced it, and when the weights grow uneven the rows are
+    resampled by them, so that the harmony the model wrote before a melody note is kept
+    in the measure that it expected that note. The melody shapes the harmony before it
+    arrives, as far as the model can foresee it (Lew et al. 2023, "Sequential Monte Carlo
+    steering of large language models").
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
@@ -269,6 +308,10 @@ def decode(
         onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
         line_states = [lines.start(p) for p in prompts] if lines is not None else []
         lock_states = [lock.start(p) for p in prompts] if lock is not None else []
+        filtering = lock is not None and particles > 1
+        if filtering and n % particles:
+            raise ValueError(f"{n} prompts do not make runs of {particles} particles")
+        log_weights = np.zeros(n)  # (n,) the melody's log-probability since the last resampling
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
         budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
@@ -294,7 +337,8 @@ def decode(
                 for i in range(n):
                     if finished[i]:
                         continue
-                    kept = lock.restrict(masks[i], lock_states[i])
+                    before = masks[i].copy()  # masks[i] is a view that the lock's choice replaces
+                    kept = lock.restrict(before, lock_states[i])
                     if not kept.any() and forcing[i]:  # the bar cannot close before its melody notes
                         unforced = row_mask(grammar, states[i], bars[i], spec.bars, row_control(i))
                         if onsets is not None:
@@ -304,6 +348,8 @@ def decode(
                         kept = lock.restrict(grammar.allowed[states[i]], lock_states[i])
                     if kept.any():
                         masks[i] = kept
+                        if filtering and not np.array_equal(kept, before):
+                            log_weights[i] += _log_mass(scores[i], kept, before, spec.sampling.temperature)
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
             if lines is not None:
                 for i in range(n):
@@ -344,6 +390,24 @@ def decode(
             if all(finished):
                 break
             logits = context.step(new_ids + (new_ids if guided else []))
+            if filtering:
+                rows_now = _resampled(log_weights, particles, finished, rng)
+                if rows_now is not None:
+                    everything = np.concatenate([rows_now, rows_now + n]) if guided else rows_now
+                    logits = logits[everything]
+                    decoder.reorder(everything)
+                    context.rows = [list(context.rows[k]) for k in everything.tolist()]
+                    order = rows_now.tolist()
+                    states, bars = [states[k] for k in order], [bars[k] for k in order]
+                    finished, endings = [finished[k] for k in order], [endings[k] for k in order]
+                    forced_bars, margins = [forced_bars[k] for k in order], [margins[k] for k in order]
+                    results = [list(results[k]) for k in order]
+                    entries_in_bar = [entries_in_bar[k] for k in order]
+                    row_meters = [row_meters[k] for k in order]
+                    onset_states = [onset_states[k] for k in order] if onsets is not None else []
+                    line_states = [line_states[k] for k in order] if lines is not None else []
+                    lock_states = [lock_states[k] for k in order]
+                    log_weights[:] = 0.0
         return [Decoded(ids, ending, forced, margin if guided else None)
                 for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]
 

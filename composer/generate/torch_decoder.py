@@ -41,6 +41,13 @@ class TorchDecoder:
         return self.model(tokens, cache=self.cache)[0][:, -1].float().cpu().numpy()  # (B, V)
 
     @torch.no_grad()
+    def reorder(self, rows: np.ndarray) -> None:
+        """Row ``i`` of the cache becomes a copy of row ``rows[i]`` (B,): resampling particles."""
+        if self.cache is not None:
+            index = torch.as_tensor(rows, device=self.cache.keys.device)
+            self.cache.keys = self.cache.keys[:, index]
+            self.cache.values = self.cache.values[:, index]
+
     def step(self, ids: np.ndarray) -> np.ndarray:
         tokens = torch.from_numpy(ids).to(self.model.embed.weight.device)[:, None]  # (B, 1)
         return self.model(tokens, cache=self.cache)[0][:, -1].float().cpu().numpy()  # (B, V)
