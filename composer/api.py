@@ -38,6 +38,9 @@ DEFAULT_STYLE_STRENGTH = 2.0
 # With guidance every candidate costs two decoding rows; two candidates keep 16 bars of
 # every style under 3 s on 2 cores at the median seed, three do not (benchmarks/candidates.py)
 DEFAULT_CANDIDATES = 2
+# particles of a harmonization: the lookahead needs several to choose among (about 4 s for
+# a 16-bar chorale on 2 cores)
+HARMONIZE_CANDIDATES = 8
 
 
 
@@ -343,9 +346,11 @@ class Composer:
         from composer.generate.melody_lock import MelodyLock, melody_line, melody_notes
         from composer.music.facts import count_bars, key_index
 
-        settings = GenerationSettings(style=style, seed=seed, **options)
+        settings = GenerationSettings(style=style, seed=seed,
+                                      **{"candidates": HARMONIZE_CANDIDATES, **options})
         if settings.style == "any" or settings.style not in self.tokenizer.styles:
             raise ConfigError(f"unknown style '{settings.style}'; this model knows {', '.join(self.styles)}")
+        self._check(replace(settings, bars=1), 1)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(melody)
         usual = self.bundle.styles.get(style, {}).get("voices")
@@ -706,4 +711,5 @@ def _as_style_instruments(score: symusic.Score, programs: tuple[int, ...] | None
     return copy, back
 
 
-__all__ = ["HARMONY_VOICES", "Composer", "GenerationSettings", "ModelNotFoundError", "OutputError", "Piece"]
+__all__ = ["HARMONIZE_CANDIDATES", "HARMONY_VOICES", "Composer", "GenerationSettings", "ModelNotFoundError",
+           "OutputError", "Piece"]

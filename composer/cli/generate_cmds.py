@@ -307,7 +307,7 @@ def harmonize(
 ) -> None:
     """Add the style's other voices to MELODY (a MIDI/MusicXML/ABC/kern file or
     'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
-    top line."""
+    top line. --candidates (default 8) are the particles that look ahead to the melody."""
     from composer.api import Composer
     from composer.io.reader import is_note_text, read_score
 
@@ -317,7 +317,10 @@ def harmonize(
             warnings.simplefilter("ignore")
             read_score(Path(melody))  # a bad melody fails before the model loads
     composer = Composer.load(model)
-    pieces = composer.harmonize(melody, style=style, voice=voice, seed=seed, num=num, **_options(kwargs))
+    options = _options(kwargs)
+    if kwargs["candidates"] is None:
+        del options["candidates"]  # harmonize's own default: enough particles to look ahead
+    pieces = composer.harmonize(melody, style=style, voice=voice, seed=seed, num=num, **options)
     _save(pieces, targets, force, soundfont)
 
 

@@ -312,9 +312,12 @@ def decode(
         if filtering and n % particles:
             raise ValueError(f"{n} prompts do not make runs of {particles} particles")
         log_weights = np.zeros(n)  # (n,) the melody's log-probability since the last resampling
+        lock_advancing = lock.advancing if lock is not None else None
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
         budget = (spec.bars + 1) * (spec.max_entries_per_bar + 16)  # a safety net, never reached
+        if lock is not None:  # a bar cannot close before its melody notes: room for writing them
+            budget += 16 * len(lock.notes)
         while not all(finished):
             budget -= 1
             if budget < 0:
@@ -344,6 +347,8 @@ def decode(
                         if onsets is not None:
                             onsets.restrict(unforced, onset_states[i])
                         kept = lock.restrict(unforced, lock_states[i])
+                    if forcing[i] and (kept & lock_advancing).any():
+                        kept = kept & lock_advancing  # a runaway bar: on to the melody's next note
                     if not kept.any():
                         kept = lock.restrict(grammar.allowed[states[i]], lock_states[i])
                     if kept.any():

@@ -127,6 +127,13 @@ class MelodyLock:
                    [tuple(e) for e in entries])
 
     @property
+    def advancing(self) -> np.ndarray:
+        """(V,) bool: the entries that move a row towards the melody's next note: a Position,
+        or the melody's own voice (for a bar that runs too long to be closed yet)."""
+        positions = set(np.flatnonzero(self.kinds == _POSITION).tolist())
+        return ~self.silent | np.array([bool(positions.intersection(e)) for e in self.entries], dtype=bool)
+
+    @property
     def silent(self) -> np.ndarray:
         """(V,) bool: the entries that give the melody's voice no note."""
         mine = np.array([v == str(self.program) for v in self.values])  # (B,)
