@@ -160,6 +160,17 @@ def _check_outputs(
     return [_Target(*target) for target in zip(midis, scores, audios, strict=True)]
 
 
+def _read_early(source: str) -> None:
+    """Read a file argument once before the model loads, so a bad file fails fast (what
+    reading repairs is said when the command reads it again; note text is read then)."""
+    from composer.io.reader import is_note_text, read_score
+
+    if not is_note_text(source):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            read_score(Path(source))
+
+
 def _save(pieces: Any, targets: list[_Target], force: bool, soundfont: Path | None = None) -> None:
     pieces = pieces if isinstance(pieces, list) else [pieces]
     for piece, target in zip(pieces, targets, strict=True):
@@ -256,13 +267,9 @@ def continue_(
 ) -> None:
     """Continue PROMPT (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …' text)."""
     from composer.api import Composer
-    from composer.io.reader import is_note_text, read_score
 
     targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
-    if not is_note_text(prompt):
-        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
-            warnings.simplefilter("ignore")
-            read_score(Path(prompt))  # a bad prompt fails before the model loads
+    _read_early(prompt)
     composer = Composer.load(model)
     pieces = composer.continue_(
         prompt,
@@ -309,13 +316,9 @@ def harmonize(
     'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
     top line. --candidates (default 8) are the particles that look ahead to the melody."""
     from composer.api import Composer
-    from composer.io.reader import is_note_text, read_score
 
     targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
-    if not is_note_text(melody):
-        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
-            warnings.simplefilter("ignore")
-            read_score(Path(melody))  # a bad melody fails before the model loads
+    _read_early(melody)
     composer = Composer.load(model)
     options = _options(kwargs)
     if kwargs["candidates"] is None:
@@ -354,13 +357,9 @@ def vary(
     """Rewrite chosen bars of PIECE (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …'
     text) and keep every other note. With --num N, piece j uses seed SEED+j."""
     from composer.api import Composer
-    from composer.io.reader import is_note_text, read_score
 
     targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
-    if not is_note_text(piece):
-        with warnings.catch_warnings():  # what reading repairs is said once, when it is read again
-            warnings.simplefilter("ignore")
-            read_score(Path(piece))  # a bad piece fails before the model loads
+    _read_early(piece)
     composer = Composer.load(model)
     pieces = composer.vary(piece, bars=bar_list, style=style, seed=seed, num=num, **_options(kwargs))
     _save(pieces, targets, force, soundfont)
