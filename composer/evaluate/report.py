@@ -230,11 +230,34 @@ def card_summary(report: dict[str, Any]) -> str:
                  f"{', '.join(report['tune_key_keeping']['styles'])}): "
                  f"{_f(report['tune_key_keeping']['overall']['same_key_rate'])} keep the key signature."]
                if "tune_key_keeping" in report else []),
+              *_card_harmonization(report.get("harmonization") or {}, report.get("variation") or {}),
               f"- Novelty: {novelty['flagged_samples']} of {report['validity']['samples']} samples copy "
               f"{novelty['flag_bars']} or more bars from a training piece.",
               f"- Distribution overlap (MGEval, generated ÷ held-out real, 1 = as close as real music): "
               f"{overlap}.", ""]
     return "\n".join(lines)
+
+
+def _card_harmonization(harmony: dict[str, Any], variation: dict[str, Any]) -> list[str]:
+    lines = []
+    if harmony:
+        def said(name: str) -> str:
+            e = harmony["by_setting"][name]
+            return (f"{name}: chord overlap {_f(e['chord_overlap'])}, same bass {_f(e['same_bass'])}, "
+                    f"parallels {_f(e['parallels_per_100'], 1)} per 100, judged bach {_f(e['judged_bach'])}")
+
+        kept = harmony["by_setting"]["model"]["melody_kept"]
+        lines.append(f"- Harmonizing the soprano of {len(harmony['chorales'])} held-out chorales "
+                     f"(melody kept in {_f(kept)}), against Bach's settings: "
+                     + "; ".join(said(n) for n in harmony["by_setting"] if n != "Bach") + ".")
+    overall = variation.get("overall") or {}
+    if overall.get("pieces"):
+        n = overall["pieces"]
+        lines.append(f"- Varying bars {variation['bars']} of {n} held-out pieces: other notes kept in "
+                     f"{_f(overall['others_kept'] / n)}, key signature kept in "
+                     f"{_f(overall['key_kept'] / n)}, the judge's verdict unchanged in "
+                     f"{_f(overall['verdict_kept'] / n)}.")
+    return lines
 
 
 def _harmonization_lines(section: dict[str, Any]) -> list[str]:
