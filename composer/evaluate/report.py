@@ -67,7 +67,7 @@ def markdown(report: dict[str, Any]) -> str:
     n = judged.get("candidates", 1)
     if one:
         lines += [f"Generated samples are the critic's picks, best of {n} candidates, and, in the second "
-                  "column, single samples without the critic (the command line's default). The critic "
+                  "column, single samples without the critic (`--candidates 1`). The critic "
                   "ranks by the model's own style likelihood, key agreement and sanity checks; it never "
                   "sees this judge or its features.", ""]
     rows = [[style, _f(gen["by_style"].get(style)),
@@ -285,15 +285,20 @@ def _variation_lines(section: dict[str, Any]) -> list[str]:
     lines = ["## Variation", "",
              f"Bars {section['bars']} of up to {section['pieces_per_style']} held-out test pieces per style "
              "(of 10 bars or more) rewritten by `vary`: the share whose other notes are all kept, whose new "
-             "bars keep the piece's key or key signature (estimated from the bars' notes), and whose "
-             "style-judge verdict on the whole piece is unchanged.", ""]
-    rows = [[style, str(e["pieces"]), _f(e["others_kept"] / e["pieces"]), _f(e["key_kept"] / e["pieces"]),
-             _f(e["verdict_kept"] / e["pieces"])] for style, e in section["by_style"].items()]
-    o = section["overall"]
-    if o["pieces"]:
-        rows.append(["**all**", str(o["pieces"]), _f(o["others_kept"] / o["pieces"]),
-                     _f(o["key_kept"] / o["pieces"]), _f(o["verdict_kept"] / o["pieces"])])
-    return lines + _table(["style", "pieces", "other notes kept", "key kept", "verdict kept"], rows)
+             "bars keep the piece's key or key signature (estimated from the bars' notes; *real*: the "
+             "composer's own bars 5-8 by the same rule, since four bars are a short sample and real "
+             "music modulates), and whose style-judge verdict on the whole piece is unchanged.", ""]
+
+    def row(name: str, e: dict[str, Any]) -> list[str]:
+        n = e["pieces"]
+        return [name, str(n), _f(e["others_kept"] / n), _f(e["key_kept"] / n),
+                _f(e["real_key_kept"] / n) if "real_key_kept" in e else "–", _f(e["verdict_kept"] / n)]
+
+    rows = [row(style, e) for style, e in section["by_style"].items()]
+    if section["overall"]["pieces"]:
+        rows.append(row("**all**", section["overall"]))
+    return lines + _table(["style", "pieces", "other notes kept", "key kept", "key kept (real)",
+                           "verdict kept"], rows)
 
 
 def write_report(out_dir: Path, report: dict[str, Any]) -> None:

@@ -310,6 +310,9 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
                            for name, scores in ways.items()}}
 
 
+VARIATION_COUNTS = ("pieces", "others_kept", "key_kept", "real_key_kept", "verdict_kept")
+
+
 def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles: list[str],
               judge: StyleClassifier, progress: Progress | None = None) -> dict[str, Any]:
     """Bars 5-8 of held-out pieces rewritten: are the other notes kept, the key signature of
@@ -332,17 +335,17 @@ def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles
             return [sorted((n.time, n.duration, n.pitch) for n in t.notes if not start <= n.time < stop)
                     for t in score.tracks]
 
-        window = varied.clip(start, stop, clip_end=True)
+        window, own = (s.clip(start, stop, clip_end=True) for s in (varied, original))
         before, after = _judge_says(judge, [original, varied])
-        entry = by_style.setdefault(style, {"pieces": 0, "others_kept": 0, "key_kept": 0, "verdict_kept": 0})
+        entry = by_style.setdefault(style, dict.fromkeys(VARIATION_COUNTS, 0))
         entry["pieces"] += 1
         entry["others_kept"] += outside(varied) == outside(original)
         entry["key_kept"] += compare_keys(original, window).same_signature
+        entry["real_key_kept"] += compare_keys(original, own).same_signature
         entry["verdict_kept"] += before == after
         if progress:
             progress("vary", done, len(chosen))
-    total = {k: sum(e[k] for e in by_style.values()) for k in ("pieces", "others_kept", "key_kept",
-                                                                "verdict_kept")}
+    total = {k: sum(e[k] for e in by_style.values()) for k in VARIATION_COUNTS}
     return {"bars": "5-8", "pieces_per_style": config.variations, "by_style": by_style, "overall": total}
 
 
