@@ -137,3 +137,28 @@ def test_bad_bars_and_existing_outputs_are_one_line_and_exit_2(
         result = CliRunner().invoke(cli, [*command, "--model", bundle, "--style", "bach", "-o", str(out)])
         _one_line_error(result)
         assert out.read_bytes() == b"keep me"
+
+
+def test_particles_are_resampled_by_the_melodys_likelihood() -> None:
+    import numpy as np
+
+    from composer.generate.decode import _log_mass, _resampled
+    from composer.generate.sampling import UniformStream
+
+    scores = np.log(np.array([0.5, 0.25, 0.25], dtype=np.float32))
+    kept = np.array([False, True, False])
+    assert _log_mass(scores, kept, np.ones(3, dtype=bool), 1.0) == pytest.approx(np.log(0.25), abs=1e-6)
+    # two runs of four particles: the first has one likely particle, the second is even
+    weights = np.array([0.0, -9.0, -9.0, -9.0, -1.0, -1.0, -1.0, -1.0])
+    order = _resampled(weights, 4, [False] * 8, UniformStream(0))
+    assert order is not None
+    assert order[:4].tolist() == [0, 0, 0, 0] and order[4:].tolist() == [4, 5, 6, 7]
+    assert _resampled(np.zeros(8), 4, [False] * 8, UniformStream(0)) is None  # even weights: no resampling
+    assert _resampled(weights, 4, [True] * 4 + [False] * 4, UniformStream(0)) is None  # a finished run
+
+
+def test_harmonize_without_lookahead_keeps_the_melody_too(composer: Composer) -> None:
+    melody, _ = melody_line(prepare_prompt(MELODY).score, 52)
+    piece = composer.harmonize(MELODY, style="bach", seed=5, lookahead=False, candidates=3, **OPTIONS)
+    assert sum(_notes(t, piece.score.tpq) == _notes(melody.tracks[0], melody.tpq)
+               for t in piece.score.tracks) == 1

@@ -197,5 +197,5 @@ def test_voice_report_without_pieces() -> None:
     report = voice_report([], {}, 4)
     assert report.as_dict() == {
         "pieces": 0, "voice_count_share": 0.0, "mean_voices": 0.0, "monophonic_share": None,
-        "parallels_per_100": None, "largest_string_chord": 0, "out_of_range": 0.0,
+        "parallels_per_100": None, "largest_string_chord": 0, "out_of_range": 0.0, "usual_count_share": None,
     }

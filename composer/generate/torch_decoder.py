@@ -40,7 +40,6 @@ class TorchDecoder:
         self.cache = self.model.new_cache(ids.shape[0])
         return self.model(tokens, cache=self.cache)[0][:, -1].float().cpu().numpy()  # (B, V)
 
-    @torch.no_grad()
     def reorder(self, rows: np.ndarray) -> None:
         """Row ``i`` of the cache becomes a copy of row ``rows[i]`` (B,): resampling particles."""
         if self.cache is not None:
@@ -48,6 +47,7 @@ class TorchDecoder:
             self.cache.keys = self.cache.keys[:, index]
             self.cache.values = self.cache.values[:, index]
 
+    @torch.no_grad()
     def step(self, ids: np.ndarray) -> np.ndarray:
         tokens = torch.from_numpy(ids).to(self.model.embed.weight.device)[:, None]  # (B, 1)
         return self.model(tokens, cache=self.cache)[0][:, -1].float().cpu().numpy()  # (B, V)
