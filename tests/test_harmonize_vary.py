@@ -162,3 +162,17 @@ def test_harmonize_without_lookahead_keeps_the_melody_too(composer: Composer) ->
     piece = composer.harmonize(MELODY, style="bach", seed=5, lookahead=False, candidates=3, **OPTIONS)
     assert sum(_notes(t, piece.score.tpq) == _notes(melody.tracks[0], melody.tpq)
                for t in piece.score.tracks) == 1
+
+
+def test_a_drum_only_melody_is_one_line_and_exit_2(tmp_path: Path,
+                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    from conftest import midi_file
+
+    drums = tmp_path / "drums.mid"
+    drums.write_bytes(midi_file([36, 38, 36, 38], channel=9))
+    out = tmp_path / "h.mid"
+    for command in (["harmonize", str(drums)], ["vary", str(drums), "--bars", "1"]):
+        result = CliRunner().invoke(cli, [*command, "--model", str(tiny_bundle(tmp_path_factory)),
+                                          "--style", "bach", "-o", str(out)])
+        _one_line_error(result)
+        assert not out.exists()
