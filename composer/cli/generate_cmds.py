@@ -171,6 +171,19 @@ def _read_early(source: str) -> None:
             read_score(Path(source))
 
 
+def _write_pieces(source: str, kwargs: dict[str, Any], make: Any) -> None:
+    """A command's run: outputs checked and ``source`` read before the model loads, then
+    ``make(composer, options)`` writes the pieces, which are saved."""
+    from composer.api import Composer
+
+    out, score_path, force = kwargs.pop("out"), kwargs.pop("score_path"), kwargs.pop("force")
+    audio_path, soundfont = kwargs.pop("audio_path"), kwargs.pop("soundfont")
+    targets = _check_outputs(out, score_path, kwargs["num"], force, audio_path, soundfont)
+    _read_early(source)
+    composer = Composer.load(kwargs.pop("model"))
+    _save(make(composer, kwargs), targets, force, soundfont)
+
+
 def _save(pieces: Any, targets: list[_Target], force: bool, soundfont: Path | None = None) -> None:
     pieces = pieces if isinstance(pieces, list) else [pieces]
     for piece, target in zip(pieces, targets, strict=True):
@@ -298,33 +311,18 @@ Examples:
 @click.option("--voice", type=click.Choice(HARMONY_VOICES), default="soprano", show_default=True,
               help="The voice that sings the melody.")
 @_sampling_options
-def harmonize(
-    melody: str,
-    style: str,
-    voice: str,
-    model: Path | None,
-    out: Path,
-    score_path: Path | None,
-    audio_path: Path | None,
-    soundfont: Path | None,
-    num: int,
-    seed: int,
-    force: bool,
-    **kwargs: Any,
-) -> None:
+def harmonize(melody: str, style: str, voice: str, **kwargs: Any) -> None:
     """Add the style's other voices to MELODY (a MIDI/MusicXML/ABC/kern file or
     'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
     top line. --candidates (default 8) are the particles that look ahead to the melody."""
-    from composer.api import Composer
+    def make(composer: Any, rest: dict[str, Any]) -> Any:
+        options = _options(rest)
+        if rest["candidates"] is None:
+            del options["candidates"]  # harmonize's own default: enough particles to look ahead
+        return composer.harmonize(melody, style=style, voice=voice, seed=rest["seed"], num=rest["num"],
+                                  **options)
 
-    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
-    _read_early(melody)
-    composer = Composer.load(model)
-    options = _options(kwargs)
-    if kwargs["candidates"] is None:
-        del options["candidates"]  # harmonize's own default: enough particles to look ahead
-    pieces = composer.harmonize(melody, style=style, voice=voice, seed=seed, num=num, **options)
-    _save(pieces, targets, force, soundfont)
+    _write_pieces(melody, kwargs, make)
 
 
 @click.command(
@@ -340,26 +338,8 @@ Examples:
               help="Bars to rewrite: numbers and ranges from 1, e.g. 5-8 or 3,5-8.")
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
 @_sampling_options
-def vary(
-    piece: str,
-    bar_list: str,
-    style: str,
-    model: Path | None,
-    out: Path,
-    score_path: Path | None,
-    audio_path: Path | None,
-    soundfont: Path | None,
-    num: int,
-    seed: int,
-    force: bool,
-    **kwargs: Any,
-) -> None:
+def vary(piece: str, bar_list: str, style: str, **kwargs: Any) -> None:
     """Rewrite chosen bars of PIECE (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …'
     text) and keep every other note. With --num N, piece j uses seed SEED+j."""
-    from composer.api import Composer
-
-    targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
-    _read_early(piece)
-    composer = Composer.load(model)
-    pieces = composer.vary(piece, bars=bar_list, style=style, seed=seed, num=num, **_options(kwargs))
-    _save(pieces, targets, force, soundfont)
+    _write_pieces(piece, kwargs, lambda composer, rest: composer.vary(
+        piece, bars=bar_list, style=style, seed=rest["seed"], num=rest["num"], **_options(rest)))
