@@ -196,10 +196,14 @@ class Composer:
     def styles(self) -> list[str]:
         return sorted(self.tokenizer.styles)
 
+    def _check_style(self, style: str, any_allowed: bool = True) -> None:
+        """A style of this model (or "any" where ``any_allowed``), else a ``ConfigError``."""
+        if (style == "any" and not any_allowed) or (style != "any" and style not in self.tokenizer.styles):
+            raise ConfigError(f"unknown style '{style}'; this model knows {', '.join(self.styles)}")
+
     def _check(self, settings: GenerationSettings, bars_total: int) -> None:
-        if settings.style != "any" and settings.style not in self.tokenizer.styles:
-            raise ConfigError(f"unknown style '{settings.style}'; this model knows "
-                              f"{', '.join(self.styles)}")
+        if settings.style != "any":
+            self._check_style(settings.style)
         if not 1 <= settings.bars <= MAX_BARS or bars_total > MAX_BARS:
             raise ConfigError(f"--bars {settings.bars}: choose 1 to {MAX_BARS} bars")
         if not 1 <= settings.candidates <= MAX_CANDIDATES:
@@ -348,13 +352,11 @@ class Composer:
 
         settings = GenerationSettings(style=style, seed=seed,
                                       **{"candidates": HARMONIZE_CANDIDATES, **options})
-        if settings.style == "any" or settings.style not in self.tokenizer.styles:
-            raise ConfigError(f"unknown style '{settings.style}'; this model knows {', '.join(self.styles)}")
+        self._check_style(settings.style, any_allowed=False)
         self._check(replace(settings, bars=1), 1)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(melody)
-        usual = self.bundle.styles.get(style, {}).get("voices")
-        ensemble = _ensemble(settings.instruments, int(usual or 4))
+        ensemble = _ensemble(settings.instruments, self._style_voices(style)[1] or 4)
         program, voice_index = _melody_voice(ensemble, voice)
         line, had_more = melody_line(prepared.score, program)
         if line.tracks[0].note_num() == 0:
@@ -368,8 +370,7 @@ class Composer:
         tok = self.tokenizer
         key = self._key_for(settings, key_index(line))
         ids = tok.encode_score(line, style, key=key, eos=False)
-        base = [tok.base_vocab[b] for i in ids for b in tok.entries[i]]
-        notes = melody_notes(base, tok.token_program(program, 0))
+        notes = melody_notes(tok.tokens(ids), tok.token_program(program, 0))
         # the bars the melody sounds in: its last note may ring on past the last bar it starts in
         bars = max(tok.grammar.bars_done(ids), count_bars(line))
         if bars > MAX_BARS:
@@ -384,9 +385,8 @@ class Composer:
                                    particles=settings.candidates if lookahead else 1)
         pieces = []
         for decoded, score, verdict in self._choose(decoded_all, settings, key):
-            written = melody_notes([tok.base_vocab[b] for i in decoded.ids for b in tok.entries[i]],
-                                   lock.program)
-            if written != notes:  # the lock makes this impossible; never hand out a changed melody
+            # the lock makes this impossible; never hand out a changed melody
+            if melody_notes(tok.tokens(decoded.ids), lock.program) != notes:
                 raise ComposerError(f"{prepared.name}: the melody could not be kept note for note")
             score = _with_melody(fit_to_bars(score, bars, tempo), line)
             pieces.append(Piece(score, decoded.ids, self._provenance(
@@ -408,8 +408,7 @@ class Composer:
         from composer.music.facts import count_bars, key_index
 
         settings = GenerationSettings(style=style, seed=seed, **options)
-        if settings.style == "any" or settings.style not in self.tokenizer.styles:
-            raise ConfigError(f"unknown style '{settings.style}'; this model knows {', '.join(self.styles)}")
+        self._check_style(settings.style, any_allowed=False)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(piece)
         original = prepared.original
@@ -458,11 +457,7 @@ class Composer:
         meter = _meter_at(piece, start)
         prompt = tok.prefix(settings.style, key)
         if start > 0:
-            before = piece.copy()
-            for track in before.tracks:
-                kept = [n for n in track.notes if n.time < start]
-                track.notes.clear()
-                track.notes.extend(kept)
+            before = piece.clip(0, start, clip_end=False)  # the notes that start before the run
             if any(t.note_num() for t in before.tracks):
                 prompt = tok.encode_score(before, settings.style, key=key, eos=False)
             prompt = prompt + self._empty_bars(first - 1 - tok.grammar.bars_done(prompt), meter)
@@ -477,16 +472,13 @@ class Composer:
         if after:
             nats = continuation_log_probs(self._decoder, [d.ids[:-1] for d in decoded], after,
                                           tok.prefix_len)
-            notes = max(1, sum(1 for i in after for b in tok.entries[i]
-                               if tok.base_vocab[b].startswith("Pitch_")))
+            notes = max(1, sum(t.startswith("Pitch_") for t in tok.tokens(after)))
             lead_in = [n / math.log(2) / notes for n in nats]
-        scores = [tok.decode_ids(d.ids, token_programs=True) for d in decoded]
-        ranges = {role: (int(r[0]), int(r[1])) for role, r in
-                  (self.bundle.styles.get(settings.style, {}).get("ranges") or {}).items()}
+        ranges, _ = self._style_voices(settings.style)
         critiques = [critique(self._score_of(d.ids), key, ranges) for d in decoded]
         totals = [c.total + lead for c, lead in zip(critiques, lead_in, strict=True)]
         best = best_candidate([replace(c, total=t) for c, t in zip(critiques, totals, strict=True)])
-        new = scores[best]
+        new = tok.decode_ids(decoded[best].ids, token_programs=True)  # tracks still one per voice slot
         if new.tpq != piece.tpq:
             new = new.resample(piece.tpq, min_dur=1)
         new_start = bar_lines(new, written + 1)[written]
@@ -543,10 +535,7 @@ class Composer:
         else:
             margins = self._style_margins([d.ids for d in decoded], [s.note_num() for s in scores],
                                           settings.style)
-        ranges = {role: (int(r[0]), int(r[1])) for role, r in
-                  (self.bundle.styles.get(settings.style, {}).get("ranges") or {}).items()}
-        usual = self.bundle.styles.get(settings.style, {}).get("voices")
-        voices = int(usual) if isinstance(usual, (int, float)) and usual > 0 else None
+        ranges, voices = self._style_voices(settings.style)
         chosen = []
         for first in range(0, len(decoded), n):
             verdicts = [critique(scores[i], key, ranges, margins[i], voices=voices)
@@ -556,6 +545,14 @@ class Composer:
                            {"critic": {"candidates": n, "chosen": best + 1,
                                        "total": round(verdicts[best].total, 4)}}))
         return chosen
+
+    def _style_voices(self, style: str) -> tuple[dict[str, tuple[int, int]], int | None]:
+        """The style's voice ranges (role → lowest, highest pitch) and usual number of voices,
+        as the bundle records them from its corpus (empty and None where it does not)."""
+        entry = self.bundle.styles.get(style, {})
+        ranges = {role: (int(r[0]), int(r[1])) for role, r in (entry.get("ranges") or {}).items()}
+        usual = entry.get("voices")
+        return ranges, int(usual) if isinstance(usual, (int, float)) and usual > 0 else None
 
     def _style_margins(self, sequences: list[list[int]], notes: list[int], style: str) -> list[float]:
         """Per sequence, bits per note by which the model finds it likelier in ``style`` than
@@ -620,8 +617,7 @@ class Composer:
         from composer.music.facts import key_index
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
-        if settings.style != "any" and settings.style not in self.tokenizer.styles:
-            self._check(settings, bars)
+        self._check_style(settings.style)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(prompt, prompt_bars)
         if prepared.meter and f"TimeSig_{prepared.meter}" not in self.tokenizer.grammar.base_vocab:

@@ -76,17 +76,10 @@ def voice_crossings(score: symusic.Score) -> float:
     beats = int(score.end() / score.tpq)
     if len(tracks) < 2 or beats == 0:
         return 0.0
-    tops = []
-    for track in tracks:
-        start = np.array([n.time for n in track.notes]) / score.tpq
-        end = start + np.array([n.duration for n in track.notes]) / score.tpq
-        pitch = np.array([n.pitch for n in track.notes])
-        line = np.full(beats, -1)
-        for beat in range(beats):
-            on = (start <= beat + 1e-9) & (end > beat + 1e-9)
-            if on.any():
-                line[beat] = pitch[on].max()
-        tops.append(line)
+    from composer.evaluate.voice_measures import top_line
+
+    ticks = np.arange(beats, dtype=np.int64) * score.tpq  # (beats,)
+    tops = [top_line(track, ticks) for track in tracks]
     crossed = np.zeros(beats, dtype=bool)
     for upper, lower in pairwise(tops):
         crossed |= (upper >= 0) & (lower >= 0) & (upper < lower)

@@ -98,6 +98,11 @@ def _top_pitch_at(notes: _Notes, times: np.ndarray) -> np.ndarray:
     return out
 
 
+def top_line(track: symusic.Track, times: np.ndarray) -> np.ndarray:
+    """The highest pitch of ``track`` sounding at each of ``times`` (sorted ticks), -1 where none."""
+    return _top_pitch_at(_notes(track), times)
+
+
 def parallel_perfects(score: symusic.Score) -> tuple[int, int]:
     """(parallel fifths + parallel octaves/unisons, voice-pair motions) over all pairs of voices.
 
@@ -196,6 +201,7 @@ __all__ = [
     "is_monophonic",
     "largest_chord",
     "parallel_perfects",
+    "top_line",
     "usual_voice_counts",
     "voice_count",
     "voice_report",

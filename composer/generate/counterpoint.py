@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from composer.generate.voicing import BAR_START
+
 PERFECT = frozenset({0, 7})  # interval classes: unison/octave, fifth
 _BAR, _POSITION, _PROGRAM, _PITCH = range(4)
-BAR_START = -1
 
 
 @dataclass(frozen=True)

@@ -175,12 +175,14 @@ class _Context:
 
 def _log_prob_gain(conditional: np.ndarray, unconditional: np.ndarray, picks: list[int]) -> list[float]:
     """Per row, log p(pick | condition) − log p(pick | none) from raw logits (n, V)."""
-    def log_prob(logits: np.ndarray) -> np.ndarray:
-        top = logits.max(axis=1)  # (n,)
-        chosen = logits[np.arange(len(picks)), picks]  # (n,)
-        return chosen - top - np.log(np.exp(logits - top[:, None]).sum(axis=1))
+    return (_log_probs(conditional, picks) - _log_probs(unconditional, picks)).tolist()
 
-    return (log_prob(conditional) - log_prob(unconditional)).tolist()
+
+def _log_probs(logits: np.ndarray, picks: list[int]) -> np.ndarray:
+    """Per row, log-softmax of logits (n, V) at ``picks`` (n,)."""
+    top = logits.max(axis=1)  # (n,)
+    chosen = logits[np.arange(len(picks)), picks]  # (n,)
+    return chosen - top - np.log(np.exp(logits - top[:, None]).sum(axis=1))
 
 
 def _log_mass(scores: np.ndarray, kept: np.ndarray, before: np.ndarray, temperature: float) -> float:
@@ -430,9 +432,7 @@ def continuation_log_probs(decoder: Decoder, prompts: list[list[int]], continuat
             logits = context.prefill()
             total = 0.0
             for token in continuation:
-                row = logits[0].astype(np.float64)  # (V,)
-                top = row.max()
-                total += float(row[token] - top - np.log(np.exp(row - top).sum()))
+                total += float(_log_probs(logits.astype(np.float64), [token])[0])
                 logits = context.step([token])
             scores.append(total)
     return scores

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,14 +127,14 @@ class MelodyLock:
         return cls(program, list(notes), frozenset(entering) - {program}, kinds, values,
                    [tuple(e) for e in entries])
 
-    @property
+    @cached_property
     def advancing(self) -> np.ndarray:
         """(V,) bool: the entries that move a row towards the melody's next note: a Position,
         or the melody's own voice (for a bar that runs too long to be closed yet)."""
         positions = set(np.flatnonzero(self.kinds == _POSITION).tolist())
         return ~self.silent | np.array([bool(positions.intersection(e)) for e in self.entries], dtype=bool)
 
-    @property
+    @cached_property
     def silent(self) -> np.ndarray:
         """(V,) bool: the entries that give the melody's voice no note."""
         mine = np.array([v == str(self.program) for v in self.values])  # (B,)
