@@ -21,7 +21,7 @@ from composer.errors import ComposerError, ConfigError, InputFileError, OutputEr
 if TYPE_CHECKING:
     import symusic
 
-    from composer.generate.counterpoint import ParallelRule
+    from composer.generate.counterpoint import VoiceLeadingRule
     from composer.generate.decode import Decoded, Decoder
     from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
@@ -87,7 +87,8 @@ class GenerationSettings:
     pitch_range: tuple[int, int] | None = None  # lowest and highest MIDI pitch
     max_entries_per_bar: int = 256  # a bar longer than this (a model stuck in a loop) is closed
     candidates: int = DEFAULT_CANDIDATES  # pieces written per piece kept; the critic keeps the best
-    # refuse parallel fifths and octaves between voices; None: in the styles that avoid them
+    # refuse parallel fifths and octaves between voices, and semitone clashes struck together;
+    # None: in the styles that avoid them
     avoid_parallels: bool | None = None
 
 
@@ -270,7 +271,7 @@ class Composer:
                       UniformStream(settings.seed), control=self._control(settings, meter, voices),
                       unconditional=self._unconditional_prefix(settings),
                       prefix_len=self.tokenizer.prefix_len, onsets=self._onset_rules,
-                      lines=self._parallel_rule if self._avoids_parallels(settings) else None,
+                      lines=self._voice_leading_rule if self._avoids_parallels(settings) else None,
                       lock=lock, particles=particles)
 
     def _avoids_parallels(self, settings: GenerationSettings) -> bool:
@@ -283,11 +284,11 @@ class Composer:
         return settings.style in STRICT_VOICE_LEADING_STYLES
 
     @cached_property
-    def _parallel_rule(self) -> ParallelRule:
-        from composer.generate.counterpoint import ParallelRule
+    def _voice_leading_rule(self) -> VoiceLeadingRule:
+        from composer.generate.counterpoint import VoiceLeadingRule
 
         tok = self.tokenizer
-        return ParallelRule.build(tok.base_vocab, tok.entries, tok.voice_limits())
+        return VoiceLeadingRule.build(tok.base_vocab, tok.entries, tok.voice_limits())
 
     def _unconditional_prefix(self, settings: GenerationSettings) -> tuple[int | None, ...]:
         """The prefix guidance pushes away from: no style, and no key where the model has keys."""
@@ -348,7 +349,7 @@ class Composer:
         from composer.generate.continuation import prepare_prompt
         from composer.generate.fit import fit_to_bars
         from composer.generate.melody_lock import MelodyLock, melody_line, melody_notes
-        from composer.music.facts import count_bars, key_index
+        from composer.music.facts import count_bars, melody_key_index
 
         settings = GenerationSettings(style=style, seed=seed,
                                       **{"candidates": HARMONIZE_CANDIDATES, **options})
@@ -368,7 +369,7 @@ class Composer:
             raise InputFileError(f"{prepared.name}: its time signature {prepared.meter} is not in this "
                                  "model's vocabulary")
         tok = self.tokenizer
-        key = self._key_for(settings, key_index(line))
+        key = self._key_for(settings, melody_key_index(line))
         ids = tok.encode_score(line, style, key=key, eos=False)
         notes = melody_notes(tok.tokens(ids), tok.token_program(program, 0))
         # the bars the melody sounds in: its last note may ring on past the last bar it starts in

@@ -182,6 +182,7 @@ def test_voice_report_on_two_scores() -> None:
         parallels_per_100=pytest.approx(100 * 3 / 18),  # (1 + 2) parallels in (15 + 3) motions
         largest_string_chord=3,
         out_of_range=0.25,  # chorale 0; violin 79 and 81 above 76 + 2: 2 of 4 notes
+        clashes_per_100=0.0,  # voices struck together, never a semitone apart
     )
     as_dict = report.as_dict()
     assert as_dict["parallels_per_100"] == 16.6667
@@ -198,4 +199,5 @@ def test_voice_report_without_pieces() -> None:
     assert report.as_dict() == {
         "pieces": 0, "voice_count_share": 0.0, "mean_voices": 0.0, "monophonic_share": None,
         "parallels_per_100": None, "largest_string_chord": 0, "out_of_range": 0.0, "usual_count_share": None,
+        "clashes_per_100": None,
     }

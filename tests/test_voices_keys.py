@@ -245,3 +245,17 @@ def test_key_estimate_agrees_with_music21() -> None:
         ours = estimate_key(stream_to_score(stream))
         theirs = stream.analyze("key")
         assert ours == f"{theirs.tonic.name.replace('-', 'b')} {theirs.mode}"
+
+
+def test_a_melody_ending_on_its_tonic_is_heard_in_that_key() -> None:
+    from composer.music.facts import key_index, melody_key_index
+
+    melody = symusic.Score(480)
+    track = symusic.Track("tune", 0, False)
+    # a C major tune that leans on G and B: the profiles alone hear G major
+    for number, pitch in enumerate([62, 65, 69, 67, 71, 67, 74, 60, 64, 60, 71, 60]):
+        track.notes.append(symusic.Note(number * 480, 480, pitch, 80))
+    melody.tracks.append(track)
+    assert key_index(melody) == (0, 7)
+    assert melody_key_index(melody) == (0, 0)  # it ends on C
+    assert melody_key_index(symusic.Score(480)) is None

@@ -41,8 +41,9 @@ def _sampling_options(function: Any) -> Any:
                      help=f"Write this many candidates per piece and keep the one the critic "
                           f"likes best (1-64; default {DEFAULT_CANDIDATES})."),
         click.option("--avoid-parallels/--allow-parallels", "avoid_parallels", default=None,
-                     help="Refuse (or allow) parallel fifths and octaves between voices "
-                          "(default: refused in bach and palestrina)."),
+                     help="Refuse (or allow) parallel fifths and octaves between voices, and "
+                          "voices struck together a semitone apart (default: refused in bach "
+                          "and palestrina)."),
         click.option(
             "--instrument",
             "instruments",

@@ -138,6 +138,7 @@ class SettingMeasures:
     chord_overlap: float  # mean Jaccard overlap of each beat's pitch classes with Bach's
     same_bass: float  # share of beats whose bass pitch class is Bach's
     parallels_per_100: float | None  # parallel fifths and octaves per 100 voice-pair motions
+    clashes_per_100: float | None  # voices struck together a semitone apart, per 100 pairs struck together
     crossings: float  # share of beats with a voice crossing
     out_of_range: float  # mean share of notes outside their voice's range
     judged_bach: float | None  # share the style judge calls "bach" (None: no judge)
@@ -150,10 +151,10 @@ def measure_settings(settings: Sequence[symusic.Score], melodies: Sequence[symus
                      references: Sequence[symusic.Score], ranges: Mapping[str, tuple[int, int]],
                      judged: Sequence[str] | None = None) -> SettingMeasures:
     """The measures of ``settings`` (one per chorale) against Bach's ``references``."""
-    from composer.evaluate.voice_measures import parallel_perfects
+    from composer.evaluate.voice_measures import parallel_perfects, struck_clashes
 
     overlaps, basses, crossings, outside, kept = [], [], [], [], []
-    parallels = motions = 0
+    parallels = motions = clashes = struck = 0
     for setting, melody, reference in zip(settings, melodies, references, strict=True):
         overlap, bass = chord_agreement(setting, reference)
         overlaps.append(overlap)
@@ -163,11 +164,14 @@ def measure_settings(settings: Sequence[symusic.Score], melodies: Sequence[symus
         kept.append(melody_kept(setting, melody))
         p, m = parallel_perfects(setting)
         parallels, motions = parallels + p, motions + m
+        c, k = struck_clashes(setting)
+        clashes, struck = clashes + c, struck + k
     n = len(settings)
     return SettingMeasures(
         settings=n, melody_kept=float(np.mean(kept)) if n else 0.0,
         chord_overlap=float(np.mean(overlaps)) if n else 0.0, same_bass=float(np.mean(basses)) if n else 0.0,
         parallels_per_100=100 * parallels / motions if motions else None,
+        clashes_per_100=100 * clashes / struck if struck else None,
         crossings=float(np.mean(crossings)) if n else 0.0, out_of_range=float(np.mean(outside)) if n else 0.0,
         judged_bach=float(np.mean([j == "bach" for j in judged])) if judged else None)
 

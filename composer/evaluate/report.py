@@ -118,7 +118,9 @@ def markdown(report: dict[str, Any]) -> str:
                   "common number of voices (*voices*), the share with a number of voices that at least "
                   "10 % of its real pieces have (*usual counts*: train and test pieces), "
                   "the share of sung or blown voices that sing one note at a time, "
-                  "parallel fifths and octaves per 100 voice-pair motions, the largest chord on one "
+                  "parallel fifths and octaves per 100 voice-pair motions, voices struck together a "
+                  "semitone apart (minor second, major seventh or minor ninth) per 100 pairs struck "
+                  "together, the largest chord on one "
                   "string instrument, and the share of notes outside their voice's range "
                   f"({voices['ranges_from']}, 5th to 95th percentile, 2 semitones of margin).", ""]
         rows = []
@@ -131,10 +133,11 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{_f(r.get('usual_count_share'))}",
                          f"{_f(g['monophonic_share'])} / {_f(r['monophonic_share'])}",
                          f"{_f(g['parallels_per_100'], 1)} / {_f(r['parallels_per_100'], 1)}",
+                         f"{_f(g.get('clashes_per_100'), 1)} / {_f(r.get('clashes_per_100'), 1)}",
                          f"{g['largest_string_chord']} / {r['largest_string_chord']}",
                          f"{_f(g['out_of_range'], 3)} / {_f(r['out_of_range'], 3)}"])
         lines += _table(["style", "voices", "that many", "usual counts", "monophonic", "parallels per 100",
-                         "largest string chord", "out of range"], rows)
+                         "clashes per 100", "largest string chord", "out of range"], rows)
     lines += _harmonization_lines(report.get("harmonization") or {})
     lines += _variation_lines(report.get("variation") or {})
     lines += ["## Novelty", "",
@@ -269,14 +272,16 @@ def _harmonization_lines(section: dict[str, Any]) -> list[str]:
              "one particle filter weighted by how likely the model found the coming melody notes), set "
              "beside Bach's own setting. *Chord overlap*: mean Jaccard overlap of the pitch classes "
              "sounding on each beat with Bach's; *same bass*: share of beats with Bach's bass pitch class; "
-             "parallel fifths and octaves per 100 voice-pair motions; the share of beats with a voice "
+             "parallel fifths and octaves per 100 voice-pair motions; voices struck together a semitone "
+             "apart per 100 pairs struck together; the share of beats with a voice "
              "crossing; notes outside their voice's range "
              f"({section['ranges_from']}); the share the style judge calls bach.", ""]
     rows = [[name, _f(e["melody_kept"]), _f(e["chord_overlap"]), _f(e["same_bass"]),
-             _f(e["parallels_per_100"], 1), _f(e["crossings"], 3), _f(e["out_of_range"], 3),
+             _f(e["parallels_per_100"], 1), _f(e.get("clashes_per_100"), 1), _f(e["crossings"], 3),
+             _f(e["out_of_range"], 3),
              _f(e["judged_bach"])] for name, e in section["by_setting"].items()]
     return lines + _table(["setting", "melody kept", "chord overlap", "same bass", "parallels per 100",
-                           "crossings", "out of range", "judged bach"], rows)
+                           "clashes per 100", "crossings", "out of range", "judged bach"], rows)
 
 
 def _variation_lines(section: dict[str, Any]) -> list[str]:

@@ -281,7 +281,7 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
     """Bach's soprano of held-out chorales (val and test) harmonized, beside Bach's own
     setting and beside root-position triads on every beat."""
     from composer.evaluate.harmonization import measure_settings, soprano_line, triad_setting
-    from composer.music.facts import key_index
+    from composer.music.facts import melody_key_index
     from composer.music.voices import voice_ranges
 
     rows = [r for r in corpus.records if r["style"] == HARMONIZED_STYLE and r["split"] in ("val", "test")]
@@ -301,7 +301,7 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
                                                  lookahead=lookahead).score)
             if progress:
                 progress(f"harmonize ({name})", number + 1, len(melodies))
-    ways["triads on every beat"] = [triad_setting(m, key_index(m) or (0, 0)) for m in melodies]
+    ways["triads on every beat"] = [triad_setting(m, melody_key_index(m) or (0, 0)) for m in melodies]
     ways["Bach"] = references
     return {"chorales": [r["id"] for r in rows], "candidates": config.harmonize_candidates,
             "ranges_from": f"up to {config.reference_pieces} train pieces",

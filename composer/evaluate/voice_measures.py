@@ -134,6 +134,31 @@ def parallel_perfects(score: symusic.Score) -> tuple[int, int]:
     return parallels, motions
 
 
+def struck_clashes(score: symusic.Score) -> tuple[int, int]:
+    """(pairs a semitone apart, pairs) over the notes that two different voices start at the
+    same onset; a semitone apart is interval class 1: minor second, major seventh, minor ninth."""
+    starts, voices, pitches = [], [], []
+    for number, track in enumerate(_pitched_tracks(score)):
+        arrays = track.notes.numpy()
+        starts.append(arrays["time"])
+        voices.append(np.full(arrays["time"].size, number))
+        pitches.append(arrays["pitch"])
+    if len(starts) < 2:
+        return 0, 0
+    time, voice, pitch = (np.concatenate(a).astype(np.int64) for a in (starts, voices, pitches))
+    clashes = pairs = 0
+    for onset in np.unique(time):
+        at = time == onset
+        if np.unique(voice[at]).size < 2:
+            continue
+        other_voice = voice[at][:, None] != voice[at][None, :]  # (k, k)
+        upper = np.triu(other_voice, 1)
+        semitone = np.isin(np.abs(pitch[at][:, None] - pitch[at][None, :]) % 12, (1, 11))
+        pairs += int(upper.sum())
+        clashes += int((upper & semitone).sum())
+    return clashes, pairs
+
+
 @dataclass(frozen=True)
 class VoiceReport:
     """Voice measures over the pieces of one style."""
@@ -147,6 +172,7 @@ class VoiceReport:
     out_of_range: float  # mean share of notes outside their voice's range
     # pieces whose voice count is one of the style's usual counts (None: no counts given)
     usual_count_share: float | None = None
+    clashes_per_100: float | None = None  # struck_clashes per 100 pairs struck together; None: no pairs
 
     def as_dict(self) -> dict[str, int | float | None]:
         """Plain JSON-able values, floats rounded to 4 decimals."""
@@ -171,7 +197,7 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
     counts = [voice_count(s) for s in scores]
     if expected_voices is None and counts:
         expected_voices = Counter(counts).most_common(1)[0][0]
-    mono_tracks = mono = parallels = motions = string_chord = 0
+    mono_tracks = mono = parallels = motions = string_chord = clashes = struck = 0
     for score in scores:
         for track in _pitched_tracks(score):
             if is_monophonic_voice(track.program):
@@ -182,6 +208,9 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
         p, m = parallel_perfects(score)
         parallels += p
         motions += m
+        c, k = struck_clashes(score)
+        clashes += c
+        struck += k
     n = len(scores)
     return VoiceReport(
         pieces=n,
@@ -193,6 +222,7 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
         out_of_range=float(np.mean([out_of_range_share(s, ranges) for s in scores])) if n else 0.0,
         usual_count_share=(sum(c in set(usual_counts) for c in counts) / n if n else 0.0)
         if usual_counts is not None else None,
+        clashes_per_100=100 * clashes / struck if struck else None,
     )
 
 
@@ -201,6 +231,7 @@ __all__ = [
     "is_monophonic",
     "largest_chord",
     "parallel_perfects",
+    "struck_clashes",
     "top_line",
     "usual_voice_counts",
     "voice_count",

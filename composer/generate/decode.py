@@ -21,7 +21,7 @@ import numpy as np
 from composer.generate.sampling import SamplingSettings, UniformStream, guided_logits, sample_next
 
 if TYPE_CHECKING:
-    from composer.generate.counterpoint import LineState, ParallelRule
+    from composer.generate.counterpoint import LineState, VoiceLeadingRule
     from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
     from composer.tokens.grammar import TokenGrammar
@@ -216,19 +216,25 @@ def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rn
 MAX_RESAMPLES = 16  # a note the rule refuses this often in a row is kept: every way on may break it
 
 
-def _resample_breaking(lines: ParallelRule, state: LineState, pick: int, scores: np.ndarray,
+def _resample_breaking(lines: VoiceLeadingRule, state: LineState, pick: int, scores: np.ndarray,
                        mask: np.ndarray, spec: DecodeSpec, rng: UniformStream) -> int:
     """``pick``, or where it breaks the rule of ``lines``, a new draw from ``scores`` (V,)
-    without it (``mask`` (V,) is narrowed in place), up to ``MAX_RESAMPLES`` times."""
-    first = pick
+    without it (``mask`` (V,) is narrowed in place), up to ``MAX_RESAMPLES`` times; then,
+    of every entry ``mask`` first allowed, the likeliest that breaks the rule least."""
+    allowed = np.flatnonzero(mask)
     for _ in range(MAX_RESAMPLES):
         if not lines.breaks(state, pick):
             return pick
         mask[pick] = False
         if not mask.any():
-            return first
+            break
         pick = int(sample_next(scores[None, :], spec.sampling, rng, mask[None, :])[0])
-    return pick if not lines.breaks(state, pick) else first
+    else:
+        if not lines.breaks(state, pick):
+            return pick
+    # a clash rather than parallel fifths, and of equal faults the likeliest
+    ranked = ((lines.fault(state, entry), -float(scores[entry]), entry) for entry in allowed.tolist())
+    return int(min(ranked)[2])
 
 
 def decode(
@@ -241,7 +247,7 @@ def decode(
     unconditional: tuple[int | None, ...] | None = None,
     prefix_len: int = 1,
     onsets: OnsetRules | None = None,
-    lines: ParallelRule | None = None,
+    lines: VoiceLeadingRule | None = None,
     lock: MelodyLock | None = None,
     particles: int = 1,
 ) -> list[Decoded]:

@@ -101,6 +101,35 @@ def key_index(score: symusic.Score) -> tuple[int, int] | None:
     Same profiles and the same correlation as music21's ``analyze("key")``, computed in
     numpy: building music21's 24 candidate ``Key`` objects per piece cost 0.1 s.
     """
+    correlation = _key_correlation(score)
+    if correlation is None:
+        return None
+    mode, tonic = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+    return int(mode), int(tonic)
+
+
+# Added to the correlation of the keys whose tonic is a melody's last note. Fitted on the
+# sopranos of the 378 train chorales against the key of the whole chorale: 0.80 of them
+# agree with the profiles alone, 0.90 with this bonus (0.1: 0.89, 0.5: 0.84).
+FINAL_TONIC_BONUS = 0.2
+
+
+def melody_key_index(melody: symusic.Score) -> tuple[int, int] | None:
+    """``key_index`` for a whole melody, which usually ends on its tonic: the profiles
+    alone often hear a chorale tune in its dominant or its relative key."""
+    correlation = _key_correlation(melody)
+    if correlation is None:
+        return None
+    notes = pitched_notes(melody)
+    last = notes[notes[:, 0] == notes[:, 0].max()]  # (k, 3) the notes of the last onset
+    correlation[:, int(last[:, 2].min()) % 12] += FINAL_TONIC_BONUS
+    mode, tonic = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+    return int(mode), int(tonic)
+
+
+def _key_correlation(score: symusic.Score) -> np.ndarray | None:
+    """(2, 12) correlation of the score's pitch-class durations with each key's profile
+    (mode, tonic); None without pitched notes."""
     weights = pitch_class_durations(score)
     if weights.sum() <= 0:
         return None
@@ -108,9 +137,7 @@ def key_index(score: symusic.Score) -> tuple[int, int] | None:
     centred = profiles - profiles.mean(axis=2, keepdims=True)
     observed = weights - weights.mean()
     denominator = np.linalg.norm(centred, axis=2) * (np.linalg.norm(observed) or 1.0)
-    correlation = (centred @ observed) / denominator  # (2, 12)
-    mode, tonic = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
-    return int(mode), int(tonic)
+    return (centred @ observed) / denominator  # (2, 12)
 
 
 def key_name(mode: int, tonic: int) -> str:
