@@ -176,3 +176,16 @@ def test_a_drum_only_melody_is_one_line_and_exit_2(tmp_path: Path,
                                           "--style", "bach", "-o", str(out)])
         _one_line_error(result)
         assert not out.exists()
+
+
+def test_the_critic_hears_only_the_bars_after_the_given_ones() -> None:
+    from composer.api import _after_bars
+
+    score = symusic.Score(480)
+    score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
+    track = symusic.Track("tune", 0, False)
+    for bar, pitch in enumerate([60, 62, 64, 65]):
+        track.notes.append(symusic.Note(bar * 1920, 1920, pitch, 80))
+    score.tracks.append(track)
+    assert _after_bars(score, 0) is score
+    assert [n.pitch for n in _after_bars(score, 2).tracks[0].notes] == [64, 65]

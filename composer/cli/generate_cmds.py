@@ -8,7 +8,14 @@ from typing import Any, NamedTuple
 
 import click
 
-from composer.api import DEFAULT_CANDIDATES, DEFAULT_STYLE_STRENGTH, HARMONY_VOICES, TEMPO_RANGE
+from composer.api import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_STYLE_STRENGTH,
+    HARMONIZE_CANDIDATES,
+    HARMONY_VOICES,
+    TEMPO_RANGE,
+    VARY_CANDIDATES,
+)
 
 
 def _path_option(flag: str, name: str, text: str) -> Any:
@@ -39,7 +46,8 @@ def _sampling_options(function: Any) -> Any:
                      help="Also leave out every pitch outside the key's scale."),
         click.option("--candidates", type=int, default=None,
                      help=f"Write this many candidates per piece and keep the one the critic "
-                          f"likes best (1-64; default {DEFAULT_CANDIDATES})."),
+                          f"likes best (1-64; default {DEFAULT_CANDIDATES}, and {HARMONIZE_CANDIDATES} "
+                          f"for harmonize, {VARY_CANDIDATES} for vary)."),
         click.option("--avoid-parallels/--allow-parallels", "avoid_parallels", default=None,
                      help="Refuse (or allow) parallel fifths and octaves between voices, and "
                           "voices struck together a semitone apart (default: refused in bach "
@@ -108,16 +116,18 @@ def _sampling_options(function: Any) -> Any:
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The sampling options given; without --candidates each command keeps its own default
+    (generate and continue 2, harmonize and vary 8)."""
     from composer.music.instruments import program_for
 
-    return {
+    chosen = {} if kwargs["candidates"] is None else {"candidates": kwargs["candidates"]}
+    return chosen | {
         "temperature": kwargs["temperature"],
         "top_k": kwargs["top_k"],
         "top_p": kwargs["top_p"],
         "style_strength": kwargs["style_strength"],
         "key": kwargs["key"],
         "strict_key": kwargs["strict_key"],
-        "candidates": DEFAULT_CANDIDATES if kwargs["candidates"] is None else kwargs["candidates"],
         "instruments": tuple(program_for(i) for i in kwargs["instruments"]) or None,
         "time_signature": kwargs["time_signature"],
         "tempo": kwargs["tempo"],
@@ -316,14 +326,8 @@ def harmonize(melody: str, style: str, voice: str, **kwargs: Any) -> None:
     """Add the style's other voices to MELODY (a MIDI/MusicXML/ABC/kern file or
     'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
     top line. --candidates (default 8) are the particles that look ahead to the melody."""
-    def make(composer: Any, rest: dict[str, Any]) -> Any:
-        options = _options(rest)
-        if rest["candidates"] is None:
-            del options["candidates"]  # harmonize's own default: enough particles to look ahead
-        return composer.harmonize(melody, style=style, voice=voice, seed=rest["seed"], num=rest["num"],
-                                  **options)
-
-    _write_pieces(melody, kwargs, make)
+    _write_pieces(melody, kwargs, lambda composer, rest: composer.harmonize(
+        melody, style=style, voice=voice, seed=rest["seed"], num=rest["num"], **_options(rest)))
 
 
 @click.command(
@@ -331,7 +335,7 @@ def harmonize(melody: str, style: str, voice: str, **kwargs: Any) -> None:
 Examples:
   composer vary chorale.mid --bars 5-8 --style bach -o varied.mid
   composer vary tune.abc --bars "3,7-8" --style irish --num 3 -o tune-var.mid   # tune-var-1.mid …
-  composer vary quartet.musicxml --bars 9-12 --style mozart --candidates 8 -o v.mid --score v.pdf
+  composer vary quartet.musicxml --bars 9-12 --style mozart --candidates 16 -o v.mid --score v.pdf
 """,
 )
 @click.argument("piece")
@@ -341,6 +345,7 @@ Examples:
 @_sampling_options
 def vary(piece: str, bar_list: str, style: str, **kwargs: Any) -> None:
     """Rewrite chosen bars of PIECE (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …'
-    text) and keep every other note. With --num N, piece j uses seed SEED+j."""
+    text) and keep every other note. With --num N, piece j uses seed SEED+j. The critic
+    keeps 1 of --candidates (default 8) for each run of bars."""
     _write_pieces(piece, kwargs, lambda composer, rest: composer.vary(
         piece, bars=bar_list, style=style, seed=rest["seed"], num=rest["num"], **_options(rest)))

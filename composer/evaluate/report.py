@@ -289,10 +289,11 @@ def _variation_lines(section: dict[str, Any]) -> list[str]:
         return []
     lines = ["## Variation", "",
              f"Bars {section['bars']} of up to {section['pieces_per_style']} held-out test pieces per style "
-             "(of 10 bars or more) rewritten by `vary`: the share whose other notes are all kept, whose new "
-             "bars keep the piece's key or key signature (estimated from the bars' notes; *real*: the "
-             "composer's own bars 5-8 by the same rule, since four bars are a short sample and real "
-             "music modulates), and whose style-judge verdict on the whole piece is unchanged.", ""]
+             "(of 10 bars or more) rewritten by `vary` (the critic keeping 1 of "
+             f"{section.get('candidates', 2)} candidates): the share whose other notes are all kept, "
+             "whose new bars keep the piece's key or key signature (estimated from the bars' notes; "
+             "*real*: the composer's own bars 5-8 by the same rule, since four bars are a short sample "
+             "and real music modulates), and whose style-judge verdict on the whole piece is unchanged.", ""]
 
     def row(name: str, e: dict[str, Any]) -> list[str]:
         n = e["pieces"]

@@ -346,7 +346,10 @@ def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles
         if progress:
             progress("vary", done, len(chosen))
     total = {k: sum(e[k] for e in by_style.values()) for k in VARIATION_COUNTS}
-    return {"bars": "5-8", "pieces_per_style": config.variations, "by_style": by_style, "overall": total}
+    from composer.api import VARY_CANDIDATES
+
+    return {"bars": "5-8", "pieces_per_style": config.variations, "candidates": VARY_CANDIDATES,
+            "by_style": by_style, "overall": total}
 
 
 def novelty(corpus: Corpus, samples: list[Sample], progress: Progress | None = None) -> dict[str, Any]:
