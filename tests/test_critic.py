@@ -5,7 +5,7 @@ import math
 import pytest
 import symusic
 
-from composer.generate.critic import CriticWeights, Critique, best_candidate, critique
+from composer.generate.critic import CriticWeights, Critique, best_candidate, chord_beats, critique
 
 TPQ = 480
 BAR = 4 * TPQ  # one 4/4 bar
@@ -143,3 +143,17 @@ def test_missing_voices_are_a_sanity_penalty() -> None:
     full = critique(two, (0, 0), voices=2)
     short = critique(two, (0, 0), voices=4)
     assert full.total - short.total == pytest.approx(0.5)  # sanity weight 1 × half the voices missing
+
+
+def test_whole_chords_are_triads_or_sevenths_of_three_notes_or_more() -> None:
+    # beats: C-E-G (a triad), C-D-E (a cluster), G-B-D-F (a dominant seventh), C-G (two notes)
+    chords = [(60, 64, 67), (60, 62, 64), (55, 59, 62, 65), (60, 67)]
+    voices: dict[int, list[tuple[int, int, int]]] = {}
+    for beat, chord in enumerate(chords):
+        for voice, pitch in enumerate(chord):
+            voices.setdefault(voice, []).append((beat * TPQ, TPQ, pitch))
+    score = _score(*((f"v{v}", 52, notes) for v, notes in voices.items()))
+    assert chord_beats(score) == (2, 4)
+    assert chord_beats(score, before=2 * TPQ) == (1, 2)  # the first two beats
+    assert chord_beats(score, before=2 * TPQ + 1) == (2, 3)  # and the seventh chord on beat 3
+    assert chord_beats(_score()) == (0, 0)

@@ -11,6 +11,8 @@ import click
 from composer.api import (
     DEFAULT_CANDIDATES,
     DEFAULT_STYLE_STRENGTH,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
     HARMONIZE_CANDIDATES,
     HARMONY_VOICES,
     TEMPO_RANGE,
@@ -61,7 +63,7 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "--temperature",
             type=click.FloatRange(min=0),
-            default=0.85,
+            default=DEFAULT_TEMPERATURE,
             show_default=True,
             help="Randomness; 0 always takes the most likely token.",
         ),
@@ -75,7 +77,7 @@ def _sampling_options(function: Any) -> Any:
         click.option(
             "--top-p",
             type=click.FloatRange(0, 1, min_open=True),
-            default=0.9,
+            default=DEFAULT_TOP_P,
             show_default=True,
             help="Nucleus sampling threshold.",
         ),

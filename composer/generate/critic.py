@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     import symusic
 
 REPEATS_ALLOWED = 2  # a bar and one literal repeat are ordinary music; the third in a row is a loop
+# triads (major, minor, diminished, augmented) and seventh chords (dominant, major, minor,
+# half-diminished, diminished), as semitones above the root
+CHORD_SHAPES = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10),
+                (0, 3, 6, 10), (0, 3, 6, 9))
+CHORDS = frozenset(frozenset((root + step) % 12 for step in shape)
+                   for root in range(12) for shape in CHORD_SHAPES)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,26 @@ def key_agreement(score: symusic.Score, key: tuple[int, int] | None) -> float:
     return float(durations[list(scale_pitch_classes(key))].sum()) / sounding
 
 
+def chord_beats(score: symusic.Score, before: int | None = None) -> tuple[int, int]:
+    """(beats sounding a whole chord, beats with notes sounding), over the quarter-note
+    beats before tick ``before`` (None: every beat). A whole chord is three or more pitch
+    classes of one triad or seventh chord (``CHORDS``); ``harmonize`` steers toward them."""
+    _, time, duration, pitch = _all_notes(score)
+    if time.size == 0:
+        return 0, 0
+    end = int((time + duration).max()) if before is None else min(before, int((time + duration).max()))
+    beats = np.arange(0, max(0, end), max(1, score.tpq))  # (B,) ticks
+    sounding = (time[None, :] <= beats[:, None]) & ((time + duration)[None, :] > beats[:, None])  # (B, N)
+    heard = whole = 0
+    for row in sounding:
+        if not row.any():
+            continue
+        heard += 1
+        classes = frozenset((pitch[row] % 12).tolist())
+        whole += len(classes) >= 3 and any(classes <= chord for chord in CHORDS)
+    return whole, heard
+
+
 def bar_shares(score: symusic.Score) -> tuple[float, float]:
     """(repetition, empty bars) as shares of the score's bars, drums included."""
     starts = downbeats(score)
@@ -169,5 +195,14 @@ def _all_notes(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
 
 
-__all__ = ["CriticWeights", "Critique", "bad_chord_share", "bar_shares", "best_candidate",
-           "critique", "key_agreement", "missing_voice_share"]
+__all__ = [
+    "CriticWeights",
+    "Critique",
+    "bad_chord_share",
+    "bar_shares",
+    "best_candidate",
+    "chord_beats",
+    "critique",
+    "key_agreement",
+    "missing_voice_share",
+]

@@ -21,6 +21,8 @@ import numpy as np
 from composer.generate.sampling import SamplingSettings, UniformStream, guided_logits, sample_next
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from composer.generate.counterpoint import LineState, VoiceLeadingRule
     from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
@@ -250,6 +252,7 @@ def decode(
     lines: VoiceLeadingRule | None = None,
     lock: MelodyLock | None = None,
     particles: int = 1,
+    potential: Callable[[list[int]], float] | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -270,7 +273,9 @@ def decode(
     resampled by them, so that the harmony the model wrote before a melody note is kept
     in the measure that it expected that note. The melody shapes the harmony before it
     arrives, as far as the model can foresee it (Lew et al. 2023, "Sequential Monte Carlo
-    steering of large language models").
+    steering of large language models"). ``potential`` (a row's ids so far → log-weight)
+    twists the filter: each time the lock forces a melody note, a row's weight also gains
+    the change in its potential since the last one.
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
@@ -320,6 +325,7 @@ def decode(
         if filtering and n % particles:
             raise ValueError(f"{n} prompts do not make runs of {particles} particles")
         log_weights = np.zeros(n)  # (n,) the melody's log-probability since the last resampling
+        potentials = np.zeros(n)  # (n,) each row's potential when the lock last forced a note
         lock_advancing = lock.advancing if lock is not None else None
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
@@ -363,6 +369,10 @@ def decode(
                         masks[i] = kept
                         if filtering and not np.array_equal(kept, before):
                             log_weights[i] += _log_mass(scores[i], kept, before, spec.sampling.temperature)
+                            if potential is not None:
+                                value = potential(results[i])
+                                log_weights[i] += value - potentials[i]
+                                potentials[i] = value
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
             if lines is not None:
                 for i in range(n):
@@ -420,6 +430,7 @@ def decode(
                     onset_states = [onset_states[k] for k in order] if onsets is not None else []
                     line_states = [line_states[k] for k in order] if lines is not None else []
                     lock_states = [lock_states[k] for k in order]
+                    potentials = potentials[rows_now]
                     log_weights[:] = 0.0
         return [Decoded(ids, ending, forced, margin if guided else None)
                 for ids, ending, forced, margin in zip(results, endings, forced_bars, margins, strict=True)]
