@@ -577,6 +577,18 @@ class Composer:
                                        "total": round(verdicts[best].total, 4)}}))
         return chosen
 
+    def _corpus_voices(self, style: str) -> set[int] | None:
+        """The token programs of the voices the style's corpus has (its bundle's voice
+        ranges, "program:voice"); None where the bundle does not say or voices are not tokens."""
+        if not self.tokenizer.settings.voices:
+            return None
+        voices = set()
+        for role in self._style_voices(style)[0]:
+            program, _, voice = role.partition(":")
+            if program.isdigit() and voice.isdigit():
+                voices.add(self.tokenizer.token_program(int(program), int(voice)))
+        return voices or None
+
     def _style_voices(self, style: str) -> tuple[dict[str, tuple[int, int]], int | None]:
         """The style's voice ranges (role → lowest, highest pitch) and usual number of voices,
         as the bundle records them from its corpus (empty and None where it does not)."""
@@ -637,12 +649,15 @@ class Composer:
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
         self._check(settings, bars)
+        # on the style's own instruments, only the voices its corpus has: a fiddle tune gets
+        # no second fiddle
+        voices = None if settings.instruments else self._corpus_voices(style)
         settings = self._default_instruments(settings)
         key = self._key_for(settings, None)
         prompt = self.tokenizer.prefix(style, key)
         tempo = self._tempo_for(settings)
         pieces = []
-        decoded_all = self._decode(prompt, bars, settings, num * settings.candidates, None)
+        decoded_all = self._decode(prompt, bars, settings, num * settings.candidates, None, voices=voices)
         for decoded, score, verdict in self._choose(decoded_all, settings, key):
             score = fit_to_bars(score, bars, tempo)
             pieces.append(Piece(score, decoded.ids, self._provenance(

@@ -259,3 +259,21 @@ def test_a_melody_ending_on_its_tonic_is_heard_in_that_key() -> None:
     assert key_index(melody) == (0, 7)
     assert melody_key_index(melody) == (0, 0)  # it ends on C
     assert melody_key_index(symusic.Score(480)) is None
+
+
+def test_generate_writes_only_the_voices_the_styles_corpus_has(composer: Composer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def programs(ids: list[int]) -> set[int]:
+        return {int(t.split("_")[1]) for t in composer.tokenizer.tokens(ids) if t.startswith("Program_")}
+
+    assert composer._corpus_voices("bach") is None  # this bundle records no voices: no limit
+    # as an exported bundle records them: the soprano and the alto of the choir
+    monkeypatch.setitem(composer.bundle.styles["bach"], "ranges", {"52:0": [60, 79], "52:1": [53, 74]})
+    voices = composer._corpus_voices("bach")
+    assert voices == {composer.tokenizer.token_program(52, 0), composer.tokenizer.token_program(52, 1)}
+    free = set()
+    for seed in range(3):
+        assert programs(composer.generate("bach", bars=2, seed=seed, max_entries_per_bar=48).ids) <= voices
+        free |= programs(composer.generate("bach", bars=2, seed=seed, max_entries_per_bar=48,
+                                           instruments=(40, 52)).ids)
+    assert free - voices  # an instrument the user asks for lifts the limit: the test can fail
