@@ -579,15 +579,19 @@ class Composer:
 
     def _corpus_voices(self, style: str) -> set[int] | None:
         """The token programs of the voices the style's corpus has (its bundle's voice
-        ranges, "program:voice"); None where the bundle does not say or voices are not tokens."""
+        ranges, "program:voice"), first voices first and at most the bundle's
+        ``most_voices``; None where the bundle does not say or voices are not tokens."""
         if not self.tokenizer.settings.voices:
             return None
-        voices = set()
+        slots = []
         for role in self._style_voices(style)[0]:
             program, _, voice = role.partition(":")
             if program.isdigit() and voice.isdigit():
-                voices.add(self.tokenizer.token_program(int(program), int(voice)))
-        return voices or None
+                slots.append((int(voice), int(program)))
+        most = self.bundle.styles.get(style, {}).get("most_voices")
+        if isinstance(most, int) and most > 0:
+            slots = sorted(slots)[:most]
+        return {self.tokenizer.token_program(program, voice) for voice, program in slots} or None
 
     def _style_voices(self, style: str) -> tuple[dict[str, tuple[int, int]], int | None]:
         """The style's voice ranges (role → lowest, highest pitch) and usual number of voices,

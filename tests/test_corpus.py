@@ -260,3 +260,26 @@ def test_copies_of_a_piece_share_a_split_and_tiny_styles_stay_in_train() -> None
     assert {r["split"] for r in first} == {r["split"] for r in copy}
     assert {r["split"] for r in pair} <= {"train", "val", "test"}
     assert len({r["split"] for r in pair}) <= 2  # too few pieces to force any out
+
+
+def test_style_summary_counts_the_most_voices_a_tenth_of_the_pieces_have(tmp_path: Path) -> None:
+    import json
+
+    import symusic
+
+    from composer.corpus.build import style_summary
+
+    (tmp_path / "midi").mkdir()
+    rows = []
+    for number, parts in enumerate([4] * 17 + [6, 6, 8]):  # 6 voices in 2 of 20, 8 in 1 of 20
+        score = symusic.Score(480)
+        for part in range(parts):
+            track = symusic.Track(f"v{part}", 52, False)
+            track.notes.append(symusic.Note(0, 480, 60 + part, 80))
+            score.tracks.append(track)
+        name = f"midi/p{number}.mid"
+        score.dump_midi(str(tmp_path / name))
+        rows.append({"id": f"p{number}", "style": "bach", "split": "train", "midi": name, "key": "C major"})
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    entry = style_summary(tmp_path)["bach"]
+    assert entry["voices"] == 4 and entry["most_voices"] == 6

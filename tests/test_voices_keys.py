@@ -277,3 +277,8 @@ def test_generate_writes_only_the_voices_the_styles_corpus_has(composer: Compose
         free |= programs(composer.generate("bach", bars=2, seed=seed, max_entries_per_bar=48,
                                            instruments=(40, 52)).ids)
     assert free - voices  # an instrument the user asks for lifts the limit: the test can fail
+    # at most the style's most_voices, first voices first
+    monkeypatch.setitem(composer.bundle.styles["bach"], "most_voices", 1)
+    assert composer._corpus_voices("bach") == {composer.tokenizer.token_program(52, 0)}
+    assert programs(composer.generate("bach", bars=2, seed=0, max_entries_per_bar=48).ids) <= \
+        {composer.tokenizer.token_program(52, 0)}

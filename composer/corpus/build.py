@@ -292,8 +292,9 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
     each estimated key among the style's train pieces (generation draws a key from it
     when none is asked for); ``tempo`` the median opening tempo of the sampled pieces
     (quarter notes per minute, the default when no ``--tempo`` is given); ``voices`` the
-    median number of parts; ``ranges`` each voice role's usual pitches (5th to 95th
-    percentile, ``music.voices.voice_ranges``), for the critic.
+    median number of parts and ``most_voices`` the most that at least 10 % of the sampled
+    pieces have (Palestrina: 6; generation writes no more); ``ranges`` each voice role's
+    usual pitches (5th to 95th percentile, ``music.voices.voice_ranges``), for the critic.
     """
     import symusic
 
@@ -332,4 +333,6 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
         entry["ranges"] = {role: list(r) for role, r in voice_ranges(entry.pop("_scores", [])).items()}
         voices = entry.pop("_voices", [])
         entry["voices"] = int(statistics.median(voices)) if voices else None
+        usual = [count for count, n in Counter(voices).items() if n >= 0.1 * len(voices)]
+        entry["most_voices"] = max(usual) if usual else None
     return dict(sorted(summary.items()))
