@@ -501,9 +501,7 @@ class Composer:
             notes = max(1, sum(t.startswith("Pitch_") for t in tok.tokens(after)))
             lead_in = [n / math.log(2) / notes for n in nats]
         ranges, _ = self._style_voices(settings.style)
-        critiques = []
-        for d in decoded:
-            critiques.append(critique(_after_bars(self._score_of(d.ids), written), key, ranges))
+        critiques = [critique(_after_bars(self._score_of(d.ids), written), key, ranges) for d in decoded]
         totals = [c.total + lead for c, lead in zip(critiques, lead_in, strict=True)]
         best = best_candidate([replace(c, total=t) for c, t in zip(critiques, totals, strict=True)])
         new = tok.decode_ids(decoded[best].ids, token_programs=True)  # tracks still one per voice slot
@@ -624,8 +622,9 @@ class Composer:
         from composer.generate.critic import chord_beats
 
         score = self._score_of(ids)
-        ends = [int(t.notes[-1].time) for t in score.tracks if t.note_num()]
-        whole, heard = chord_beats(score, before=max(ends) if ends else 0)
+        # the latest onset: the beats before it are finished, later notes cannot change them
+        onsets = [int(t.notes.numpy()["time"].max()) for t in score.tracks if t.note_num()]
+        whole, heard = chord_beats(score, before=max(onsets) if onsets else 0)
         return HARMONY_WEIGHT * (2 * whole - heard)
 
     def _score_of(self, ids: list[int]) -> symusic.Score:

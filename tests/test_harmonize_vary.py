@@ -189,3 +189,25 @@ def test_the_critic_hears_only_the_bars_after_the_given_ones() -> None:
     score.tracks.append(track)
     assert _after_bars(score, 0) is score
     assert [n.pitch for n in _after_bars(score, 2).tracks[0].notes] == [64, 65]
+
+
+def test_the_harmony_potential_twists_the_particle_filter(composer: Composer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import composer.api as api
+
+    calls: list[int] = []
+    potential = Composer._harmony_potential
+
+    def counted(self: Composer, ids: list[int]) -> float:
+        calls.append(len(ids))
+        return potential(self, ids)
+
+    monkeypatch.setattr(Composer, "_harmony_potential", counted)
+    twisted = [composer.harmonize(MELODY, style="bach", seed=seed, **OPTIONS).ids for seed in range(3)]
+    assert calls  # asked each time the lock forced a melody note
+    monkeypatch.setattr(api, "HARMONY_WEIGHT", 0.0)
+    plain = [composer.harmonize(MELODY, style="bach", seed=seed, **OPTIONS).ids for seed in range(3)]
+    assert twisted != plain  # the weights moved the resampling: the test can fail
+    calls.clear()
+    composer.harmonize(MELODY, style="bach", seed=0, lookahead=False, **OPTIONS)
+    assert not calls  # no particle filter, no potential

@@ -215,7 +215,7 @@ def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rn
     return order if changed else None
 
 
-MAX_RESAMPLES = 16  # a note the rule refuses this often in a row is kept: every way on may break it
+MAX_RESAMPLES = 16  # draws before the decoder looks through every allowed entry for the least fault
 
 
 def _resample_breaking(lines: VoiceLeadingRule, state: LineState, pick: int, scores: np.ndarray,
