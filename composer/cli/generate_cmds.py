@@ -118,8 +118,7 @@ def _sampling_options(function: Any) -> Any:
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The sampling options given; without --candidates each command keeps its own default
-    (generate and continue 2, harmonize and vary 8)."""
+    """The sampling options given; without --candidates each command keeps its own default."""
     from composer.music.instruments import program_for
 
     chosen = {} if kwargs["candidates"] is None else {"candidates": kwargs["candidates"]}

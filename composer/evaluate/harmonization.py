@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.music.facts import MAJOR_STEPS
+from composer.music.facts import MAJOR_STEPS, beat_chords
 from composer.music.voices import mean_pitch, out_of_range_share
 
 if TYPE_CHECKING:
@@ -45,16 +45,6 @@ def _sounding(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         return (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64))
     arr = np.array(rows, dtype=np.float64)
     return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3].astype(np.int64)
-
-
-def beat_chords(score: symusic.Score, beats: int) -> list[tuple[frozenset[int], int]]:
-    """For each quarter-note beat: the pitch classes sounding on it and the lowest pitch (-1: none)."""
-    _, start, end, pitch = _sounding(score)
-    out = []
-    for beat in range(beats):
-        on = (start <= beat + 1e-9) & (end > beat + 1e-9)
-        out.append((frozenset((pitch[on] % 12).tolist()), int(pitch[on].min()) if on.any() else -1))
-    return out
 
 
 def chord_agreement(setting: symusic.Score, reference: symusic.Score) -> tuple[float, float]:

@@ -317,6 +317,7 @@ def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles
               judge: StyleClassifier, progress: Progress | None = None) -> dict[str, Any]:
     """Bars 5-8 of held-out pieces rewritten: are the other notes kept, the key signature of
     the new bars the piece's, and the judge's verdict on the whole piece unchanged?"""
+    from composer.api import VARY_CANDIDATES
     from composer.evaluate.key_consistency import compare_keys
     from composer.music.facts import count_bars, downbeats
 
@@ -346,8 +347,6 @@ def variation(config: EvaluateConfig, composer: Composer, corpus: Corpus, styles
         if progress:
             progress("vary", done, len(chosen))
     total = {k: sum(e[k] for e in by_style.values()) for k in VARIATION_COUNTS}
-    from composer.api import VARY_CANDIDATES
-
     return {"bars": "5-8", "pieces_per_style": config.variations, "candidates": VARY_CANDIDATES,
             "by_style": by_style, "overall": total}
 

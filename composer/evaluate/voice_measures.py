@@ -136,7 +136,10 @@ def parallel_perfects(score: symusic.Score) -> tuple[int, int]:
 
 def struck_clashes(score: symusic.Score) -> tuple[int, int]:
     """(pairs a semitone apart, pairs) over the notes that two different voices start at the
-    same onset; a semitone apart is interval class 1: minor second, major seventh, minor ninth."""
+    same onset; a semitone apart is interval class 1: minor second, major seventh, minor ninth
+    (the decoder's voice-leading rule refuses them in bach and palestrina)."""
+    from composer.generate.counterpoint import CLASHING
+
     starts, voices, pitches = [], [], []
     for number, track in enumerate(_pitched_tracks(score)):
         arrays = track.notes.numpy()
@@ -153,7 +156,7 @@ def struck_clashes(score: symusic.Score) -> tuple[int, int]:
             continue
         other_voice = voice[at][:, None] != voice[at][None, :]  # (k, k)
         upper = np.triu(other_voice, 1)
-        semitone = np.isin(np.abs(pitch[at][:, None] - pitch[at][None, :]) % 12, (1, 11))
+        semitone = np.isin(np.abs(pitch[at][:, None] - pitch[at][None, :]) % 12, tuple(CLASHING))
         pairs += int(upper.sum())
         clashes += int((upper & semitone).sum())
     return clashes, pairs

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.music.facts import downbeats, pitch_class_durations
+from composer.music.facts import beat_chords, downbeats, pitch_class_durations, pitched_notes
 from composer.music.keys import scale_pitch_classes
 from composer.music.voices import max_chord, out_of_range_share
 
@@ -117,19 +117,17 @@ def chord_beats(score: symusic.Score, before: int | None = None) -> tuple[int, i
     """(beats sounding a whole chord, beats with notes sounding), over the quarter-note
     beats before tick ``before`` (None: every beat). A whole chord is three or more pitch
     classes of one triad or seventh chord (``CHORDS``); ``harmonize`` steers toward them."""
-    _, time, duration, pitch = _all_notes(score)
-    if time.size == 0:
+    notes = pitched_notes(score)
+    if not len(notes):
         return 0, 0
-    end = int((time + duration).max()) if before is None else min(before, int((time + duration).max()))
-    beats = np.arange(0, max(0, end), max(1, score.tpq))  # (B,) ticks
-    sounding = (time[None, :] <= beats[:, None]) & ((time + duration)[None, :] > beats[:, None])  # (B, N)
+    end = int((notes[:, 0] + notes[:, 1]).max())
+    limit = end if before is None else min(before, end)
+    tpq = max(1, score.tpq)
     heard = whole = 0
-    for row in sounding:
-        if not row.any():
-            continue
-        heard += 1
-        classes = frozenset((pitch[row] % 12).tolist())
-        whole += len(classes) >= 3 and any(classes <= chord for chord in CHORDS)
+    for classes, _ in beat_chords(score, max(0, -(-limit // tpq))):  # the beats at ticks < limit
+        if classes:
+            heard += 1
+            whole += len(classes) >= 3 and any(classes <= chord for chord in CHORDS)
     return whole, heard
 
 

@@ -65,6 +65,16 @@ def notes_fingerprint(score: symusic.Score) -> str:
     return hashlib.sha256(rows.tobytes()).hexdigest()
 
 
+def beat_chords(score: symusic.Score, beats: int) -> list[tuple[frozenset[int], int]]:
+    """For each of the first ``beats`` quarter-note beats: the pitch classes sounding on it
+    and the lowest pitch (-1: none)."""
+    notes = pitched_notes(score)  # (N, 3) onset, duration, pitch
+    ticks = np.arange(beats, dtype=np.int64)[:, None] * max(1, score.tpq)  # (B, 1)
+    on = (notes[:, 0] <= ticks) & (notes[:, 0] + notes[:, 1] > ticks)  # (B, N)
+    return [(frozenset((notes[row, 2] % 12).tolist()), int(notes[row, 2].min()) if row.any() else -1)
+            for row in on]
+
+
 def pitch_class_durations(score: symusic.Score) -> np.ndarray:
     """Total sounding ticks per pitch class (12,)."""
     notes = pitched_notes(score)
