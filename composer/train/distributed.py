@@ -63,3 +63,14 @@ def barrier(dist_info: Distributed) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def finish_distributed(dist_info: Distributed) -> None:
+    """Leave the process group together. A rank that exits while its peer's gloo threads
+    still hold the connection makes that peer abort ("connection closed by peer"), so every
+    rank waits at a barrier and then destroys the group before the process ends."""
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()

@@ -39,7 +39,13 @@ from composer.train.batches import (
     sample_batch,
 )
 from composer.train.config import TrainConfig, learning_rate_at
-from composer.train.distributed import barrier, global_mean, resolve_device, setup_distributed
+from composer.train.distributed import (
+    barrier,
+    finish_distributed,
+    global_mean,
+    resolve_device,
+    setup_distributed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +234,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
                "device": str(device), "dtype": config.dtype}
     if dist_info.is_main:
         write_atomic(run_dir / RUN_SUMMARY, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    finish_distributed(dist_info)
     return summary
 
 
