@@ -63,6 +63,20 @@ HARMONY_WEIGHT = 2.0
 # from (30 held-out pieces, bars 5-8, seeds 501-530 and 901-930: 0.50 of them with 2
 # candidates, 0.60 with 8, 0.68 with 16)
 VARY_CANDIDATES = 8
+# continue and vary decode their candidates as one particle filter steered toward the
+# prompt's key signature: a particle's potential is this many nats times how far the
+# prompt's signature leads every other key in the new bars (Temperley's profiles,
+# ``music.keys.signature_margin``), asked at each bar line. On validation pieces (4-bar
+# prompts, 8 new bars, 81 of them, seeds from 9000, 8 candidates) the continuations kept the
+# prompt's key signature by evaluate's rule in 0.78 of cases unsteered, 0.89 at weight 10,
+# 1.00 at 30 and 100; the composers' own next bars in 0.59. The model's own log-loss of
+# the sequences did not rise (bits per new note 7.61, 7.68, 7.33, 7.83). Bars 5-8 of 67 validation pieces
+# rewritten by vary: 0.72 unsteered, 0.91 at 10, 0.97 at 30, 1.00 at 100 (the composers'
+# own bars 0.66).
+KEY_WEIGHT = 30.0
+# candidates of continue: the particles the key steering chooses among (8 bars after a
+# 4-bar prompt in about a second on 2 cores)
+CONTINUE_CANDIDATES = 8
 
 
 
@@ -109,6 +123,9 @@ class GenerationSettings:
     pitch_range: tuple[int, int] | None = None  # lowest and highest MIDI pitch
     max_entries_per_bar: int = 256  # a bar longer than this (a model stuck in a loop) is closed
     candidates: int = DEFAULT_CANDIDATES  # pieces written per piece kept; the critic keeps the best
+    # continue and vary: how hard the candidates, as particles, are steered toward the key
+    # signature of what comes before them (0: not at all, each candidate on its own)
+    key_weight: float = KEY_WEIGHT
     # refuse parallel fifths and octaves between voices, and semitone clashes struck together;
     # None: in the styles that avoid them
     avoid_parallels: bool | None = None
@@ -492,7 +509,8 @@ class Composer:
         except ValueError as exc:
             raise InputFileError(f"{name}: bars 1-{first - 1} cannot be read by this model ({exc})") from None
         written = tok.grammar.bars_done(prompt)
-        decoded = self._decode(prompt, written + last - first + 1, settings, settings.candidates, meter)
+        decoded = self._decode(prompt, written + last - first + 1, settings, settings.candidates, meter,
+                               **self._key_steering(settings, key, written))
         lead_in = [0.0] * len(decoded)
         after = self._bar_after(piece, stop, settings.style, key)
         if after:
@@ -616,6 +634,23 @@ class Composer:
         return [float(p.sum() - s.sum()) / np.log(2) / max(1, n)
                 for s, p, n in zip(styled, plain, notes, strict=True)]
 
+    def _key_steering(self, settings: GenerationSettings, key: tuple[int, int] | None,
+                      given_bars: int) -> dict[str, Any]:
+        """``_decode``'s particle filter toward ``key``'s signature for what follows the first
+        ``given_bars`` bars; nothing without a key, a weight or more than one candidate."""
+        if key is None or settings.key_weight <= 0 or settings.candidates < 2:
+            return {}
+        from composer.music.facts import pitch_class_durations
+        from composer.music.keys import signature_margin
+
+        weight = settings.key_weight
+
+        def potential(ids: list[int]) -> float:
+            heard = _after_bars(self._score_of(ids), given_bars)
+            return weight * signature_margin(pitch_class_durations(heard), key)
+
+        return {"particles": settings.candidates, "potential": potential}
+
     def _harmony_potential(self, ids: list[int]) -> float:
         """A harmonization's potential so far: ``HARMONY_WEIGHT`` nats for each finished beat
         that sounds a whole chord, minus as much for each that does not."""
@@ -675,7 +710,8 @@ class Composer:
         from composer.generate.continuation import join_continuation, prepare_prompt
         from composer.music.facts import key_index
 
-        settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
+        settings = GenerationSettings(style=style, bars=bars, seed=seed,
+                                      **{"candidates": CONTINUE_CANDIDATES, **options})
         self._check_style(settings.style)
         settings = self._default_instruments(settings)
         prepared = prepare_prompt(prompt, prompt_bars)
@@ -695,7 +731,8 @@ class Composer:
         total = prompt_bars_tokens + bars
         self._check(settings, total)
         pieces = []
-        decoded_all = self._decode(ids, total, settings, num * settings.candidates, prepared.meter)
+        decoded_all = self._decode(ids, total, settings, num * settings.candidates, prepared.meter,
+                                   **self._key_steering(settings, key, prompt_bars_tokens))
         for decoded, generated, verdict in self._choose(decoded_all, settings, key, prompt_bars_tokens):
             score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,
                                       programs=back)

@@ -19,7 +19,7 @@ from test_tokenizer import build_tiny
 from composer.cli import cli
 from composer.errors import ConfigError
 from composer.evaluate.feature_overlap import feature_overlap, intra_distances, kl_divergence, overlap_area
-from composer.evaluate.key_consistency import compare_keys, key_keeping, signature_fifths
+from composer.evaluate.key_consistency import compare_keys, key_keeping
 from composer.evaluate.note_features import (
     FEATURE_SIZE,
     inter_onset_intervals,
@@ -39,6 +39,7 @@ from composer.evaluate.style_classifier import (
 )
 from composer.model.likelihood import sequence_nll
 from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.music.keys import signature_fifths
 
 TPQ = 480
 

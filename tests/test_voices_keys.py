@@ -19,7 +19,7 @@ from composer.cli import cli
 from composer.errors import ConfigError
 from composer.evaluate.voice_measures import is_monophonic
 from composer.generate.critic import best_candidate, critique
-from composer.music.keys import key_from_name, parse_key, transpose_key
+from composer.music.keys import key_from_name, parse_key, signature_margin, transpose_key
 from composer.music.voices import voice_indexes
 from composer.tokens.shards import read_split
 from composer.train.batches import BatchSpec, load_token_data, sample_batch, style_shares
@@ -112,6 +112,45 @@ def test_continue_writes_in_the_prompt_key(composer: Composer) -> None:
                                bars=2, seed=1, max_entries_per_bar=32)
     assert piece.ids[1] == composer.tokenizer.key_ids[parse_key("D major")]
     assert piece.provenance["written_key"] == "D major"
+
+
+def test_signature_margin_hears_a_scale_in_its_own_signature() -> None:
+    c_major = np.zeros(12)
+    c_major[[0, 2, 4, 5, 7, 9, 11]] = 1.0
+    c_major[[0, 7]] = 3.0  # tonic and dominant sound longest
+    assert signature_margin(c_major, (0, 0)) > 0.1
+    assert signature_margin(c_major, (1, 9)) == signature_margin(c_major, (0, 0))  # A minor: no sharps either
+    assert signature_margin(c_major, (0, 3)) < -0.1  # E flat major
+    g_major = np.roll(c_major, 7)
+    assert signature_margin(g_major, (0, 0)) < 0 < signature_margin(g_major, (1, 4))  # E minor: one sharp
+    assert signature_margin(np.zeros(12), (0, 0)) == 0.0
+
+
+TUNE = "tinynotation: 4/4 c4 d e f g2 g a4 a a a g1 f4 f f f e2 e d4 d d d c1"
+
+
+def test_continue_steers_its_candidates_toward_the_prompts_key(composer: Composer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import composer.music.keys as keys
+
+    asked: list[tuple[int, int]] = []
+    margin = keys.signature_margin
+
+    def counted(durations: np.ndarray, key: tuple[int, int]) -> float:
+        asked.append(key)
+        return margin(durations, key)
+
+    monkeypatch.setattr(keys, "signature_margin", counted)
+    options = {"style": "irish", "bars": 4, "max_entries_per_bar": 32, "candidates": 4, "keep_prompt": False}
+    steered = [composer.continue_(TUNE, seed=seed, **options) for seed in range(4)]
+    # asked at every bar line of every particle, always for the prompt's key
+    assert len(asked) >= 4 * 4 * 4 and set(asked) == {parse_key("C major")}
+    assert composer.continue_(TUNE, seed=3, **options).ids == steered[3].ids  # a seed decides
+    plain = [composer.continue_(TUNE, seed=seed, key_weight=0.0, **options) for seed in range(4)]
+    assert [p.ids for p in plain] != [p.ids for p in steered]  # the weights moved the resampling
+    asked.clear()
+    composer.continue_(TUNE, seed=0, **{**options, "candidates": 1})
+    assert not asked  # one candidate: no particle filter, nothing to steer
 
 
 def test_candidates_pick_the_critics_best_and_are_deterministic(composer: Composer) -> None:

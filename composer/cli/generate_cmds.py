@@ -9,12 +9,14 @@ from typing import Any, NamedTuple
 import click
 
 from composer.api import (
+    CONTINUE_CANDIDATES,
     DEFAULT_CANDIDATES,
     DEFAULT_STYLE_STRENGTH,
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
     HARMONIZE_CANDIDATES,
     HARMONY_VOICES,
+    KEY_WEIGHT,
     TEMPO_RANGE,
     VARY_CANDIDATES,
 )
@@ -48,8 +50,9 @@ def _sampling_options(function: Any) -> Any:
                      help="Also leave out every pitch outside the key's scale."),
         click.option("--candidates", type=int, default=None,
                      help=f"Write this many candidates per piece and keep the one the critic "
-                          f"likes best (1-64; default {DEFAULT_CANDIDATES}, and {HARMONIZE_CANDIDATES} "
-                          f"for harmonize, {VARY_CANDIDATES} for vary)."),
+                          f"likes best (1-64; default {DEFAULT_CANDIDATES} for generate, "
+                          f"{CONTINUE_CANDIDATES} for continue, {HARMONIZE_CANDIDATES} for "
+                          f"harmonize, {VARY_CANDIDATES} for vary)."),
         click.option("--avoid-parallels/--allow-parallels", "avoid_parallels", default=None,
                      help="Refuse (or allow) parallel fifths and octaves between voices, and "
                           "voices struck together a semitone apart (default: refused in bach "
@@ -117,11 +120,19 @@ def _sampling_options(function: Any) -> Any:
     return function
 
 
+_key_weight_option = click.option(
+    "--key-weight", type=click.FloatRange(min=0), default=KEY_WEIGHT, show_default=True,
+    help="How hard the candidates are steered toward the key signature of the bars before "
+         "them; 0 lets the new bars wander (and modulate) as the model likes.")
+
+
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The sampling options given; without --candidates each command keeps its own default."""
     from composer.music.instruments import program_for
 
     chosen = {} if kwargs["candidates"] is None else {"candidates": kwargs["candidates"]}
+    if "key_weight" in kwargs:
+        chosen["key_weight"] = kwargs["key_weight"]
     return chosen | {
         "temperature": kwargs["temperature"],
         "top_k": kwargs["top_k"],
@@ -256,6 +267,7 @@ Examples:
   composer continue "tinynotation: 3/4 e4 d c d e e e2" --style german_folk --bars 8 -o song.mid
   composer continue melody.musicxml --style bach --prompt-bars 4 --no-keep-prompt -o new.mid
   composer continue tune.mid --style irish --key "E minor" --candidates 1 -o more.mid
+  composer continue sonata.mid --style beethoven --key-weight 0 -o freer.mid  # may modulate
 """,
 )
 @click.argument("prompt")
@@ -273,6 +285,7 @@ Examples:
     help="Write the prompt and the new bars, or only the new bars.",
 )
 @_bars_option
+@_key_weight_option
 @_sampling_options
 def continue_(
     prompt: str,
@@ -290,7 +303,10 @@ def continue_(
     force: bool,
     **kwargs: Any,
 ) -> None:
-    """Continue PROMPT (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …' text)."""
+    """Continue PROMPT (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …' text).
+
+    The candidates (default 8) are decoded together and steered, bar by bar, toward the
+    prompt's key signature (--key-weight); the critic keeps one."""
     from composer.api import Composer
 
     targets = _check_outputs(out, score_path, num, force, audio_path, soundfont)
@@ -343,10 +359,12 @@ Examples:
 @click.option("--bars", "bar_list", required=True,
               help="Bars to rewrite: numbers and ranges from 1, e.g. 5-8 or 3,5-8.")
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
+@_key_weight_option
 @_sampling_options
 def vary(piece: str, bar_list: str, style: str, **kwargs: Any) -> None:
     """Rewrite chosen bars of PIECE (a MIDI/MusicXML/ABC/kern file or 'tinynotation: …'
-    text) and keep every other note. With --num N, piece j uses seed SEED+j. The critic
-    keeps 1 of --candidates (default 8) for each run of bars."""
+    text) and keep every other note. With --num N, piece j uses seed SEED+j. For each run
+    of bars, --candidates (default 8) are steered toward the piece's key signature
+    (--key-weight) and the critic keeps one."""
     _write_pieces(piece, kwargs, lambda composer, rest: composer.vary(
         piece, bars=bar_list, style=style, seed=rest["seed"], num=rest["num"], **_options(rest)))

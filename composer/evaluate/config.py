@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from composer.errors import ConfigError
-from composer.evaluate import CRITIC_CANDIDATES
+from composer.evaluate import CONTINUATION_CANDIDATES, CRITIC_CANDIDATES
 
 if TYPE_CHECKING:
     import symusic
@@ -42,6 +42,8 @@ class EvaluateConfig:
     workers: int = 0  # tokenizing processes; 0 = one per core
     piano_rolls: int = 4  # sample piano rolls to draw
     candidates: int = CRITIC_CANDIDATES  # the critic's candidates per sample; one candidate is judged too
+    # candidates of each continuation, steered toward the prompt's key; one is measured too
+    continue_candidates: int = CONTINUATION_CANDIDATES
     tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
     harmonizations: int = 40  # held-out chorales harmonized from their soprano
     harmonize_candidates: int = 8  # particles of each harmonization
@@ -51,7 +53,7 @@ class EvaluateConfig:
         for name in ("samples", "bars", "prompt_bars", "continuation_bars", "ngram_order"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
-        if not 1 <= self.candidates <= 64:
+        if not 1 <= self.candidates <= 64 or not 1 <= self.continue_candidates <= 64:
             raise ConfigError("candidates must be 1 to 64")
         if self.prompts < 0:
             raise ConfigError("prompts must be 0 or more")

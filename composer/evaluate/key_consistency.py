@@ -14,16 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.music.facts import MAJOR_STEPS, key_index, key_name, pitch_class_durations
+from composer.music.keys import signature_fifths
 
 if TYPE_CHECKING:
     import symusic
-
-def signature_fifths(mode: int, tonic: int) -> int:
-    """Sharps (positive) or flats (negative) of a key's signature, in -5..6."""
-    major_tonic = tonic if mode == 0 else (tonic + 3) % 12
-    fifths = (major_tonic * 7) % 12
-    return fifths - 12 if fifths > 6 else fifths
-
 
 @dataclass(frozen=True)
 class KeyComparison:
@@ -60,4 +54,4 @@ def key_keeping(comparisons: list[KeyComparison]) -> dict[str, float]:
             "continuations": len(comparisons)}
 
 
-__all__ = ["KeyComparison", "compare_keys", "key_keeping", "signature_fifths"]
+__all__ = ["KeyComparison", "compare_keys", "key_keeping"]

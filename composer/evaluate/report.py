@@ -96,8 +96,10 @@ def markdown(report: dict[str, Any]) -> str:
                     rows)
     if "key_consistency_one_candidate" in report:
         single = report["key_consistency_one_candidate"]
-        lines += [f"With {keys.get('candidates', 1)} candidates per continuation (above); with one: same key "
-                  f"{_f(single['same_key_rate'])}, in scale {_f(single['in_scale'])}.", ""]
+        lines += [f"With {keys.get('candidates', 1)} candidates per continuation (above), decoded as "
+                  "particles steered toward the prompt's key signature (Temperley's key profiles; "
+                  "the measure here hears keys with the Aarden-Essen profiles); with one, unsteered: "
+                  f"same key {_f(single['same_key_rate'])}, in scale {_f(single['in_scale'])}.", ""]
     tunes = report.get("tune_key_keeping")
     if tunes:
         lines += ["### Well-known tunes", "",
@@ -225,10 +227,13 @@ def card_summary(report: dict[str, Any]) -> str:
               f"{_f(keys['in_scale'])} of their sounding time is on the prompt key's scale "
               f"(real: {_f(keys['real']['in_scale'])}).",
               *([f"- With one candidate per piece instead of the critic's best of "
-                 f"{report['style_accuracy'].get('candidates')}: style accuracy {_f(one['accuracy'])}; "
-                 "continuations keep the key signature in "
-                 f"{_f(report['key_consistency_one_candidate']['same_key_rate'])}."]
-               if one and "key_consistency_one_candidate" in report else []),
+                 f"{report['style_accuracy'].get('candidates')}: style accuracy {_f(one['accuracy'])}."]
+               if one else []),
+              *([f"- Continuations keep the key signature in {_f(keys['same_key_rate'])} with "
+                 f"{report['key_consistency'].get('candidates')} candidates steered toward the "
+                 "prompt's key (the default), in "
+                 f"{_f(report['key_consistency_one_candidate']['same_key_rate'])} with one, unsteered."]
+               if "key_consistency_one_candidate" in report else []),
               *([f"- Well-known tunes ({len(report['tune_key_keeping']['tunes'])} typed in, continued in "
                  f"{', '.join(report['tune_key_keeping']['styles'])}): "
                  f"{_f(report['tune_key_keeping']['overall']['same_key_rate'])} keep the key signature."]
@@ -290,7 +295,8 @@ def _variation_lines(section: dict[str, Any]) -> list[str]:
     lines = ["## Variation", "",
              f"Bars {section['bars']} of up to {section['pieces_per_style']} held-out test pieces per style "
              "(of 10 bars or more) rewritten by `vary` (the critic keeping 1 of "
-             f"{section.get('candidates', 2)} candidates): the share whose other notes are all kept, "
+             f"{section.get('candidates', 2)} candidates, steered toward the piece's key signature): "
+             "the share whose other notes are all kept, "
              "whose new bars keep the piece's key or key signature (estimated from the bars' notes; "
              "*real*: the composer's own bars 5-8 by the same rule, since four bars are a short sample "
              "and real music modulates), and whose style-judge verdict on the whole piece is unchanged.", ""]

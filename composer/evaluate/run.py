@@ -456,11 +456,12 @@ def run_evaluation(config: EvaluateConfig, progress: Progress | None = None) -> 
     report["style_accuracy"], judge = style_accuracy(config, corpus, styles, samples, progress,
                                                      one if config.candidates > 1 else None)
     report["key_consistency"] = key_consistency(config, composer, corpus, styles, progress,
-                                                config.candidates)
-    if config.candidates > 1:
+                                                config.continue_candidates)
+    if config.continue_candidates > 1:
         report["key_consistency_one_candidate"] = key_consistency(config, composer, corpus, styles,
                                                                   progress)["overall"]
-    report["tune_key_keeping"] = tune_key_keeping(config, composer, styles, progress, config.candidates)
+    report["tune_key_keeping"] = tune_key_keeping(config, composer, styles, progress,
+                                                  config.continue_candidates)
     report["voices"] = voice_measures(config, corpus, styles, samples)
     report["harmonization"] = harmonization(config, composer, corpus, judge, progress)
     report["variation"] = variation(config, composer, corpus, styles, judge, progress)

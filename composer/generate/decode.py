@@ -276,6 +276,11 @@ def decode(
     steering of large language models"). ``potential`` (a row's ids so far → log-weight)
     twists the filter: each time the lock forces a melody note, a row's weight also gains
     the change in its potential since the last one.
+
+    Without a lock, ``particles > 1`` and a ``potential`` make a filter of the potential
+    alone: it is asked each time a row opens a bar or ends, and a row's weight is the
+    change in its potential since then (twisted sequential Monte Carlo, where the model's
+    own samples are the proposal); ``continue`` steers toward its prompt's key this way.
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
@@ -321,11 +326,13 @@ def decode(
         onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
         line_states = [lines.start(p) for p in prompts] if lines is not None else []
         lock_states = [lock.start(p) for p in prompts] if lock is not None else []
-        filtering = lock is not None and particles > 1
+        filtering = particles > 1 and (lock is not None or potential is not None)
+        at_bar_lines = filtering and lock is None  # the potential alone, asked at bar lines
         if filtering and n % particles:
             raise ValueError(f"{n} prompts do not make runs of {particles} particles")
-        log_weights = np.zeros(n)  # (n,) the melody's log-probability since the last resampling
-        potentials = np.zeros(n)  # (n,) each row's potential when the lock last forced a note
+        # (n,) since the last resampling: the melody's log-probability and the potential's change
+        log_weights = np.zeros(n)
+        potentials = np.zeros(n)  # (n,) each row's potential when it was last asked
         lock_advancing = lock.advancing if lock is not None else None
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
@@ -410,6 +417,10 @@ def decode(
                 finished[i] = grammar.is_complete(states[i])
                 row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
                 new_ids.append(entry)
+                if at_bar_lines and potential is not None and (opens_bar or finished[i]):
+                    value = potential(results[i])
+                    log_weights[i] += value - potentials[i]
+                    potentials[i] = value
             if all(finished):
                 break
             logits = context.step(new_ids + (new_ids if guided else []))
@@ -429,7 +440,7 @@ def decode(
                     row_meters = [row_meters[k] for k in order]
                     onset_states = [onset_states[k] for k in order] if onsets is not None else []
                     line_states = [line_states[k] for k in order] if lines is not None else []
-                    lock_states = [lock_states[k] for k in order]
+                    lock_states = [lock_states[k] for k in order] if lock is not None else []
                     potentials = potentials[rows_now]
                     log_weights[:] = 0.0
         return [Decoded(ids, ending, forced, margin if guided else None)

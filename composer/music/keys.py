@@ -2,12 +2,15 @@
 
 The pairs are what ``facts.key_index`` estimates. ``parse_key`` reads what a user types,
 ``key_token_value`` names a key token, ``scale_pitch_classes`` gives the notes a key
-allows when it is used as a mask.
+allows when it is used as a mask, ``signature_margin`` says how clearly some notes sit in
+a key's signature.
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 from composer.errors import ConfigError
 from composer.music.facts import MAJOR_STEPS, key_name
@@ -71,5 +74,42 @@ def scale_pitch_classes(key: tuple[int, int]) -> tuple[int, ...]:
     return tuple(sorted((tonic + step) % 12 for step in (MINOR_STEPS if mode else MAJOR_STEPS)))
 
 
-__all__ = ["KEYS", "MINOR_STEPS", "key_from_name", "key_token_value",
-           "parse_key", "scale_pitch_classes", "transpose_key"]
+def signature_fifths(mode: int, tonic: int) -> int:
+    """Sharps (positive) or flats (negative) of a key's signature, in -5..6."""
+    major_tonic = tonic if mode == 0 else (tonic + 3) % 12
+    fifths = (major_tonic * 7) % 12
+    return fifths - 12 if fifths > 6 else fifths
+
+
+# Temperley's key profiles (2007), from the Kostka-Payne textbook's excerpts: how often
+# each pitch class of C major and C minor sounds in a segment (music21's
+# ``analysis.discrete.TemperleyKostkaPayne``). Generation steers with these; ``evaluate``
+# hears keys with the Aarden-Essen profiles of ``facts.key_index`` (Essen folk songs), so
+# the steering is not the measure. On 763 four-bar windows of validation pieces the two
+# agree whether the window keeps its piece's key signature in 0.90 of cases
+# (Krumhansl-Kessler's probe-tone profiles: 0.65).
+TEMPERLEY_KOSTKA_PAYNE = (
+    (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
+    (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330),
+)
+
+
+def signature_margin(durations: np.ndarray, key: tuple[int, int]) -> float:
+    """How far the keys that share ``key``'s signature (it and its relative) lead every
+    other key in correlation with ``durations`` (12,), the sounding time of each pitch
+    class (Temperley's profiles): above 0 when the notes sound in that signature, below 0
+    when another key fits them better. 0.0 when nothing sounds."""
+    if float(durations.sum()) <= 0:
+        return 0.0
+    profiles = np.array(TEMPERLEY_KOSTKA_PAYNE, dtype=float)  # (2, 12)
+    rotated = np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])  # (2, 12, 12)
+    centred = rotated - rotated.mean(axis=2, keepdims=True)
+    observed = durations - durations.mean()  # (12,)
+    correlation = (centred @ observed) / (np.linalg.norm(centred, axis=2) * (np.linalg.norm(observed) or 1.0))
+    wanted = signature_fifths(*key)
+    same = np.array([[signature_fifths(mode, tonic) == wanted for tonic in range(12)] for mode in (0, 1)])
+    return float(correlation[same].max() - correlation[~same].max())
+
+
+__all__ = ["KEYS", "MINOR_STEPS", "TEMPERLEY_KOSTKA_PAYNE", "key_from_name", "key_token_value", "parse_key",
+           "scale_pitch_classes", "signature_fifths", "signature_margin", "transpose_key"]
