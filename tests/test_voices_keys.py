@@ -19,6 +19,7 @@ from composer.cli import cli
 from composer.errors import ConfigError
 from composer.evaluate.voice_measures import is_monophonic
 from composer.generate.critic import best_candidate, critique
+from composer.music.facts import pitch_class_durations
 from composer.music.keys import key_from_name, parse_key, signature_margin, transpose_key
 from composer.music.voices import voice_indexes
 from composer.tokens.shards import read_split
@@ -148,6 +149,12 @@ def test_continue_steers_its_candidates_toward_the_prompts_key(composer: Compose
     assert composer.continue_(TUNE, seed=3, **options).ids == steered[3].ids  # a seed decides
     plain = [composer.continue_(TUNE, seed=seed, key_weight=0.0, **options) for seed in range(4)]
     assert [p.ids for p in plain] != [p.ids for p in steered]  # the weights moved the resampling
+    c_major = parse_key("C major")
+
+    def mean_margin(pieces: list[Any]) -> float:
+        return float(np.mean([margin(pitch_class_durations(p.score), c_major) for p in pieces]))
+
+    assert mean_margin(steered) > mean_margin(plain) + 0.1  # and toward the prompt's signature
     asked.clear()
     composer.continue_(TUNE, seed=0, **{**options, "candidates": 1})
     assert not asked  # one candidate: no particle filter, nothing to steer
