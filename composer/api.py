@@ -60,22 +60,22 @@ HARMONIZE_CANDIDATES = 8
 HARMONY_WEIGHT = 2.0
 # candidates of each run of bars that vary rewrites: 8 four-bar runs cost what 2 pieces of
 # 16 bars do, and the critic keeps the piece's key signature more often with more to choose
-# from (30 held-out pieces, bars 5-8, seeds 501-530 and 901-930: 0.50 of them with 2
-# candidates, 0.60 with 8, 0.68 with 16)
+# from (before the key steering below: 30 held-out pieces, bars 5-8, seeds 501-530 and
+# 901-930: 0.50 of them with 2 candidates, 0.60 with 8, 0.68 with 16)
 VARY_CANDIDATES = 8
 # continue and vary decode their candidates as one particle filter steered toward the
 # prompt's key signature: a particle's potential is this many nats times how far the
 # prompt's signature leads every other key in the new bars (Temperley's profiles,
 # ``music.keys.signature_margin``), asked at each bar line. On validation pieces (4-bar
-# prompts, 8 new bars, 81 of them, seeds from 9000, 8 candidates) the continuations kept the
-# prompt's key signature by evaluate's rule in 0.78 of cases unsteered, 0.89 at weight 10,
-# 1.00 at 30 and 100; the composers' own next bars in 0.59. The model's own log-loss of
-# the sequences did not rise (bits per new note 7.61, 7.68, 7.33, 7.83). Bars 5-8 of 67 validation pieces
-# rewritten by vary: 0.72 unsteered, 0.91 at 10, 0.97 at 30, 1.00 at 100 (the composers'
-# own bars 0.66).
+# prompts, 8 new bars, 81 of them, seeds from 9000, 8 candidates) the continuations kept
+# the prompt's key signature by evaluate's rule in 0.78 of cases unsteered, 0.89 at weight
+# 10, 1.00 at 30 and 100; the composers' own next bars in 0.59. The model's own log-loss
+# of the sequences did not rise (bits per new note 7.61, 7.68, 7.33, 7.83). Bars 5-8 of 67
+# validation pieces rewritten by vary: 0.72 unsteered, 0.91 at 10, 0.97 at 30, 1.00 at 100
+# (the composers' own bars 0.66).
 KEY_WEIGHT = 30.0
 # candidates of continue: the particles the key steering chooses among (8 bars after a
-# 4-bar prompt in about a second on 2 cores)
+# 4-bar prompt: 0.3-0.8 s once the model is loaded, benchmarks/candidates.py)
 CONTINUE_CANDIDATES = 8
 
 

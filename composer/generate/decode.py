@@ -278,9 +278,10 @@ def decode(
     the change in its potential since the last one.
 
     Without a lock, ``particles > 1`` and a ``potential`` make a filter of the potential
-    alone: it is asked each time a row opens a bar or ends, and a row's weight is the
-    change in its potential since then (twisted sequential Monte Carlo, where the model's
-    own samples are the proposal); ``continue`` steers toward its prompt's key this way.
+    alone: it is asked each time a row opens a bar or ends, and a row's log-weight gains
+    the change in its potential since it was last asked (twisted sequential Monte Carlo,
+    the model's own samples the proposal); ``continue`` steers toward its prompt's key
+    this way.
     """
     with decoder.session():  # e.g. numpy's BLAS on one thread
         if len({len(p) for p in prompts}) != 1:
