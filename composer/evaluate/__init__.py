@@ -6,7 +6,6 @@ novelty against the training pieces, distribution overlap, and ``run``, which wi
 into ``composer evaluate`` with a report (``report``) and plots (``plots``).
 """
 
-from composer.api import CONTINUE_CANDIDATES, DEFAULT_CANDIDATES
+from composer.api import DEFAULT_CANDIDATES
 
 CRITIC_CANDIDATES = DEFAULT_CANDIDATES  # the evaluation's second column: what the command line keeps
-CONTINUATION_CANDIDATES = CONTINUE_CANDIDATES  # and for continue: the particles it steers

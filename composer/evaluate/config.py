@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from composer.api import CONTINUE_CANDIDATES
 from composer.errors import ConfigError
-from composer.evaluate import CONTINUATION_CANDIDATES, CRITIC_CANDIDATES
+from composer.evaluate import CRITIC_CANDIDATES
 
 if TYPE_CHECKING:
     import symusic
@@ -43,7 +44,7 @@ class EvaluateConfig:
     piano_rolls: int = 4  # sample piano rolls to draw
     candidates: int = CRITIC_CANDIDATES  # the critic's candidates per sample; one candidate is judged too
     # candidates of each continuation, steered toward the prompt's key; one is measured too
-    continue_candidates: int = CONTINUATION_CANDIDATES
+    continue_candidates: int = CONTINUE_CANDIDATES
     tune_styles: tuple[str, ...] = ("irish", "german_folk", "bach")  # styles the typed-in tunes go on in
     harmonizations: int = 40  # held-out chorales harmonized from their soprano
     harmonize_candidates: int = 8  # particles of each harmonization

@@ -334,6 +334,12 @@ def decode(
         # (n,) since the last resampling: the melody's log-probability and the potential's change
         log_weights = np.zeros(n)
         potentials = np.zeros(n)  # (n,) each row's potential when it was last asked
+
+        def reweigh(i: int) -> None:
+            """Row ``i``'s log-weight gains the change in its potential since last asked."""
+            value = potential(results[i]) if potential is not None else 0.0
+            log_weights[i] += value - potentials[i]
+            potentials[i] = value
         lock_advancing = lock.advancing if lock is not None else None
         context = _Context(decoder, rows, spec.context_keep, prefix_len)
         logits = context.prefill()
@@ -378,9 +384,7 @@ def decode(
                         if filtering and not np.array_equal(kept, before):
                             log_weights[i] += _log_mass(scores[i], kept, before, spec.sampling.temperature)
                             if potential is not None:
-                                value = potential(results[i])
-                                log_weights[i] += value - potentials[i]
-                                potentials[i] = value
+                                reweigh(i)
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
             if lines is not None:
                 for i in range(n):
@@ -418,10 +422,8 @@ def decode(
                 finished[i] = grammar.is_complete(states[i])
                 row_meters[i] = grammar.states[states[i]].meter or row_meters[i]
                 new_ids.append(entry)
-                if at_bar_lines and potential is not None and (opens_bar or finished[i]):
-                    value = potential(results[i])
-                    log_weights[i] += value - potentials[i]
-                    potentials[i] = value
+                if at_bar_lines and (opens_bar or finished[i]):
+                    reweigh(i)
             if all(finished):
                 break
             logits = context.step(new_ids + (new_ids if guided else []))

@@ -97,12 +97,23 @@ AARDEN_ESSEN_WEIGHTS = (
 )
 
 
-@lru_cache(maxsize=1)
-def _key_profiles() -> np.ndarray:
-    """music21's default key profiles (Aarden-Essen), rotated to every tonic: (2, 12, 12)."""
-    profiles = np.array(AARDEN_ESSEN_WEIGHTS, dtype=float)
-    # (mode, tonic, pitch class): the profile of mode shifted so that its tonic is `tonic`
-    return np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])
+@lru_cache(maxsize=4)
+def _centred_profiles(weights: tuple[tuple[float, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Key profiles (major, minor) rotated to every tonic and centred: (2, 12, 12), indexed
+    (mode, tonic, pitch class), and their norms (2, 12)."""
+    profiles = np.array(weights, dtype=float)
+    rotated = np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])
+    centred = rotated - rotated.mean(axis=2, keepdims=True)
+    return centred, np.linalg.norm(centred, axis=2)
+
+
+def profile_correlation(durations: np.ndarray,
+                        weights: tuple[tuple[float, ...], ...] = AARDEN_ESSEN_WEIGHTS) -> np.ndarray:
+    """(2, 12) correlation of pitch-class durations (12,) with each key's profile (mode,
+    tonic), the profiles given as C major and C minor weights (default: music21's)."""
+    centred, norms = _centred_profiles(weights)
+    observed = durations - durations.mean()
+    return (centred @ observed) / (norms * (np.linalg.norm(observed) or 1.0))
 
 
 def key_index(score: symusic.Score) -> tuple[int, int] | None:
@@ -140,14 +151,8 @@ def melody_key_index(melody: symusic.Score) -> tuple[int, int] | None:
 def _key_correlation(score: symusic.Score) -> np.ndarray | None:
     """(2, 12) correlation of the score's pitch-class durations with each key's profile
     (mode, tonic); None without pitched notes."""
-    weights = pitch_class_durations(score)
-    if weights.sum() <= 0:
-        return None
-    profiles = _key_profiles()
-    centred = profiles - profiles.mean(axis=2, keepdims=True)
-    observed = weights - weights.mean()
-    denominator = np.linalg.norm(centred, axis=2) * (np.linalg.norm(observed) or 1.0)
-    return (centred @ observed) / denominator  # (2, 12)
+    durations = pitch_class_durations(score)
+    return profile_correlation(durations) if durations.sum() > 0 else None
 
 
 def key_name(mode: int, tonic: int) -> str:

@@ -9,11 +9,12 @@ a key's signature.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
 from composer.errors import ConfigError
-from composer.music.facts import MAJOR_STEPS, key_name
+from composer.music.facts import MAJOR_STEPS, key_name, profile_correlation
 
 MINOR_STEPS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th
 
@@ -101,14 +102,15 @@ def signature_margin(durations: np.ndarray, key: tuple[int, int]) -> float:
     when another key fits them better. 0.0 when nothing sounds."""
     if float(durations.sum()) <= 0:
         return 0.0
-    profiles = np.array(TEMPERLEY_KOSTKA_PAYNE, dtype=float)  # (2, 12)
-    rotated = np.stack([np.stack([np.roll(p, t) for t in range(12)]) for p in profiles])  # (2, 12, 12)
-    centred = rotated - rotated.mean(axis=2, keepdims=True)
-    observed = durations - durations.mean()  # (12,)
-    correlation = (centred @ observed) / (np.linalg.norm(centred, axis=2) * (np.linalg.norm(observed) or 1.0))
-    wanted = signature_fifths(*key)
-    same = np.array([[signature_fifths(mode, tonic) == wanted for tonic in range(12)] for mode in (0, 1)])
+    correlation = profile_correlation(durations, TEMPERLEY_KOSTKA_PAYNE)  # (2, 12)
+    same = _same_signature(signature_fifths(*key))  # (2, 12)
     return float(correlation[same].max() - correlation[~same].max())
+
+
+@lru_cache(maxsize=12)
+def _same_signature(fifths: int) -> np.ndarray:
+    """(2, 12) whether each key (mode, tonic) has ``fifths`` sharps (negative: flats)."""
+    return np.array([[signature_fifths(mode, tonic) == fifths for tonic in range(12)] for mode in (0, 1)])
 
 
 __all__ = ["KEYS", "MINOR_STEPS", "TEMPERLEY_KOSTKA_PAYNE", "key_from_name", "key_token_value", "parse_key",
