@@ -222,3 +222,16 @@ def test_a_bundle_folder_that_appears_during_export_is_not_replaced(
     export_bundle(trained_run, target, force=True)
     load_bundle(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late"]  # the old one is gone, no .old left
+
+
+def test_chord_counts_go_to_their_own_checksummed_file(trained_run: Path, tmp_path: Path) -> None:
+    counts = {"format": 1, "start": [[0, 0, 3]]}
+    styles = {"bach": {"voices": 4, "chords": counts}, "irish": {"voices": 1}}
+    bundle = export_bundle(trained_run, tmp_path / "h", styles=styles)
+    assert "harmony.json" in bundle.config["files"] and "chords" not in bundle.styles["bach"]
+    assert bundle.chord_counts == {"bach": counts}
+    assert styles["bach"]["chords"] == counts  # the caller's summary is left as it was
+    assert export_bundle(trained_run, tmp_path / "plain").chord_counts == {}
+    (bundle.path / "harmony.json").write_text("{}")
+    with pytest.raises(BundleError, match=r"harmony\.json: sha256 does not match"):
+        load_bundle(bundle.path)

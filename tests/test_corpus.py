@@ -283,3 +283,6 @@ def test_style_summary_counts_the_most_voices_a_tenth_of_the_pieces_have(tmp_pat
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     entry = style_summary(tmp_path)["bach"]
     assert entry["voices"] == 4 and entry["most_voices"] == 6
+    from composer.music.harmony import ChordCounts
+
+    assert ChordCounts.from_json(entry["chords"]).beats == 20  # one beat of each train piece, for harmonize

@@ -10,11 +10,11 @@ from composer.evaluate.harmonization import (
     chord_agreement,
     measure_settings,
     melody_kept,
-    soprano_line,
     triad_setting,
     voice_crossings,
 )
 from composer.evaluate.voice_measures import usual_voice_counts
+from composer.music.voices import soprano_line
 
 TPQ = 480
 

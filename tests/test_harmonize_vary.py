@@ -211,3 +211,41 @@ def test_the_harmony_potential_twists_the_particle_filter(composer: Composer,
     calls.clear()
     composer.harmonize(MELODY, style="bach", seed=0, lookahead=False, **OPTIONS)
     assert not calls  # no particle filter, no potential
+
+
+def test_harmonize_strikes_the_other_voices_from_the_planned_chords(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import json
+    import shutil
+
+    from test_harmony import CADENCES, _chorale
+
+    from composer.model.checkpoint import sha256_file
+    from composer.music.harmony import ChordModel, count_chords, plan_chords
+    from composer.music.voices import soprano_line
+
+    counts = count_chords([(s, soprano_line(s)) for s in (_chorale(CADENCES), _chorale(CADENCES, 7))])
+    folder = tmp_path / "with-chords"
+    shutil.copytree(tiny_bundle(tmp_path_factory), folder)
+    (folder / "harmony.json").write_text(json.dumps({"bach": counts.to_json()}))
+    config = json.loads((folder / "config.json").read_text())
+    config["files"]["harmony.json"] = sha256_file(folder / "harmony.json")
+    (folder / "config.json").write_text(json.dumps(config))
+    planned = Composer.load(folder)
+    melody, _ = melody_line(prepare_prompt(MELODY).score, 52)
+    kept = _notes(melody.tracks[0], melody.tpq)
+    plan = plan_chords(ChordModel(counts), melody, (0, 7))  # OPTIONS: G major
+
+    def struck_on_beats(seed: int, plan_chords: bool) -> list[tuple[int, int]]:
+        """(beat, pitch) of the other voices' notes struck on the melody's beats."""
+        piece = planned.harmonize(MELODY, style="bach", seed=seed, plan_chords=plan_chords, **OPTIONS)
+        tpq = piece.score.tpq
+        return [(n.time // tpq, n.pitch) for t in piece.score.tracks if _notes(t, tpq) != kept
+                for n in t.notes if n.time % tpq == 0 and n.time // tpq < len(plan)]
+
+    for seed in range(2):
+        struck = struck_on_beats(seed, True)
+        assert struck and all(pitch % 12 in plan[beat][0] for beat, pitch in struck), seed
+    # without the plan the tiny model strikes other notes on the beats too
+    free = [pitch % 12 in plan[beat][0] for seed in range(2) for beat, pitch in struck_on_beats(seed, False)]
+    assert not all(free)

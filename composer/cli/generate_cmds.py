@@ -131,8 +131,9 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     from composer.music.instruments import program_for
 
     chosen = {} if kwargs["candidates"] is None else {"candidates": kwargs["candidates"]}
-    if "key_weight" in kwargs:
-        chosen["key_weight"] = kwargs["key_weight"]
+    for name in ("key_weight", "plan_chords"):  # options of some commands only
+        if name in kwargs:
+            chosen[name] = kwargs[name]
     return chosen | {
         "temperature": kwargs["temperature"],
         "top_k": kwargs["top_k"],
@@ -338,11 +339,17 @@ Examples:
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
 @click.option("--voice", type=click.Choice(HARMONY_VOICES), default="soprano", show_default=True,
               help="The voice that sings the melody.")
+@click.option("--chord-plan/--no-chord-plan", "plan_chords", default=True, show_default=True,
+              help="Strike the other voices' notes on each beat from the chord the style's chord "
+                   "model plans under the melody (the bass on its root); --no-chord-plan leaves "
+                   "the harmony to the model alone.")
 @_sampling_options
 def harmonize(melody: str, style: str, voice: str, **kwargs: Any) -> None:
     """Add the style's other voices to MELODY (a MIDI/MusicXML/ABC/kern file or
     'tinynotation: …' text), which is kept note for note. A polyphonic MELODY gives its
-    top line. --candidates (default 8) are the particles that look ahead to the melody."""
+    top line. A chord model counted from the style's pieces plans a chord under every beat
+    of the whole melody first (so cadences are prepared); the model writes the voices on
+    those chords. --candidates (default 8) are the particles that look ahead to the melody."""
     _write_pieces(melody, kwargs, lambda composer, rest: composer.harmonize(
         melody, style=style, voice=voice, seed=rest["seed"], num=rest["num"], **_options(rest)))
 

@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from composer.corpus.split import assign_splits
 from composer.errors import CorpusError
 from composer.io.outputs import prepare_out_dir, write_atomic
 from composer.io.reader import ReadLimits
-from composer.music.voices import voice_ranges
+from composer.music.harmony import ChordCounts, count_chords
+from composer.music.voices import soprano_line, voice_ranges
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ MANIFEST = "manifest.jsonl"
 REPORT = "report.json"
 CACHE = ".cache.jsonl"
 RECORD_KEYS = ("id", "style", "split", "midi")  # what every manifest record must hold
+# styles of this many voices or more (the median piece) get chord counts, for harmonize
+CHORD_VOICES = 3
 WORKER_MEMORY_BYTES = 4 * 1024**3  # a worker that needs more is converting something hostile
 
 Progress = Callable[[int, int], None]  # (inputs done, inputs total)
@@ -294,7 +297,9 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
     (quarter notes per minute, the default when no ``--tempo`` is given); ``voices`` the
     median number of parts and ``most_voices`` the most that at least 10 % of the sampled
     pieces have (Palestrina: 6; generation writes no more); ``ranges`` each voice role's
-    usual pitches (5th to 95th percentile, ``music.voices.voice_ranges``), for the critic.
+    usual pitches (5th to 95th percentile, ``music.voices.voice_ranges``), for the critic;
+    ``chords``, for styles of ``CHORD_VOICES`` voices or more, the chords under the top
+    voice of every train piece (``music.harmony.ChordCounts``), for ``harmonize``.
     """
     import symusic
 
@@ -310,6 +315,8 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
         entry["train_pieces"] += record["split"] == "train"
         if record["split"] == "train" and isinstance(record.get("key"), str):
             entry.setdefault("_keys", Counter())[record["key"]] += 1
+        if record["split"] == "train":
+            entry.setdefault("_train", []).append(corpus_dir / record["midi"])
         if entry["pieces"] <= sample:
             try:
                 score = symusic.Score.from_file(str(corpus_dir / record["midi"]))
@@ -335,4 +342,23 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
         entry["voices"] = int(statistics.median(voices)) if voices else None
         usual = [count for count, n in Counter(voices).items() if n >= 0.1 * len(voices)]
         entry["most_voices"] = max(usual) if usual else None
+        train = entry.pop("_train", [])
+        if entry["voices"] and entry["voices"] >= CHORD_VOICES:
+            entry["chords"] = _chord_counts(train).to_json()
     return dict(sorted(summary.items()))
+
+
+def _chord_counts(paths: list[Path]) -> ChordCounts:
+    """The chords under the top voice of the pieces at ``paths`` (``music.harmony``)."""
+    import symusic
+
+    def pieces() -> Iterator[tuple[symusic.Score, symusic.Score]]:
+        for path in paths:
+            try:
+                score = symusic.Score.from_file(str(path))
+            except (OSError, RuntimeError):
+                continue
+            if any(t.note_num() for t in score.tracks if not t.is_drum):
+                yield score, soprano_line(score)
+
+    return count_chords(pieces())

@@ -27,16 +27,6 @@ HARMONIC_MINOR_STEPS = (0, 2, 3, 5, 7, 8, 11)  # minor with the raised leading n
 DEGREE_ORDER = (0, 4, 3, 5, 1, 2)  # I, V, IV, vi, ii, iii: the triad tried first wins
 
 
-def soprano_line(score: symusic.Score) -> symusic.Score:
-    """``score`` with only its highest-sounding pitched track (by mean pitch)."""
-    out = score.copy()
-    pitched = [t for t in out.tracks if not t.is_drum and t.note_num()]
-    top = max(pitched, key=mean_pitch)
-    out.tracks.clear()
-    out.tracks.append(top)
-    return out
-
-
 def _sounding(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(track, start, end, pitch) of every pitched note, ticks as quarter notes (float)."""
     rows = [(i, n.time / score.tpq, (n.time + n.duration) / score.tpq, n.pitch)
@@ -167,4 +157,4 @@ def measure_settings(settings: Sequence[symusic.Score], melodies: Sequence[symus
 
 
 __all__ = ["SettingMeasures", "beat_chords", "chord_agreement", "measure_settings", "melody_kept",
-           "soprano_line", "triad_setting", "voice_crossings"]
+           "triad_setting", "voice_crossings"]

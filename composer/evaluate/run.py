@@ -280,9 +280,9 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
                   progress: Progress | None = None) -> dict[str, Any]:
     """Bach's soprano of held-out chorales (val and test) harmonized, beside Bach's own
     setting and beside root-position triads on every beat."""
-    from composer.evaluate.harmonization import measure_settings, soprano_line, triad_setting
+    from composer.evaluate.harmonization import measure_settings, triad_setting
     from composer.music.facts import melody_key_index
-    from composer.music.voices import voice_ranges
+    from composer.music.voices import soprano_line, voice_ranges
 
     rows = [r for r in corpus.records if r["style"] == HARMONIZED_STYLE and r["split"] in ("val", "test")]
     if HARMONIZED_STYLE not in composer.styles or not rows:

@@ -84,6 +84,33 @@ def melody_line(score: symusic.Score, program: int) -> tuple[symusic.Score, bool
     return out, had_more
 
 
+def beat_positions(base_tokens: Sequence[str], positions_per_beat: int) -> list[tuple[int, int]]:
+    """(bar, position) of every quarter-note beat of a base-token sequence, in order: where
+    the n-th beat of the decoded piece (``music.facts.beat_chords``) falls in the tokens.
+
+    A bar of meter n/d holds n beats of ``positions_per_beat`` positions each (miditok's
+    beat is the meter's denominator), so a quarter note takes ``positions_per_beat * d / 4``.
+    """
+    from fractions import Fraction
+
+    beats: list[tuple[int, int]] = []
+    bar, start = 0, Fraction(0)  # bars opened, the open bar's first quarter
+    length = Fraction(0)
+    for token in base_tokens:
+        name, _, value = token.partition("_")
+        if name == "Bar":
+            bar, start = bar + 1, start + length
+            length = Fraction(0)
+        elif name == "TimeSig" and bar:
+            numerator, denominator = (int(x) for x in value.split("/"))
+            length = Fraction(4 * numerator, denominator)
+            per_quarter = Fraction(positions_per_beat * denominator, 4)
+            first = -(-start.numerator // start.denominator)  # the first whole quarter in the bar
+            for quarter in range(first, -(-(start + length).numerator // (start + length).denominator)):
+                beats.append((bar, int((quarter - start) * per_quarter)))
+    return beats
+
+
 def melody_notes(base_tokens: Sequence[str], program: int) -> list[LockedNote]:
     """The notes of token program ``program`` in a base-token sequence, in order."""
     notes: list[LockedNote] = []
@@ -115,17 +142,29 @@ class MelodyLock:
     kinds: np.ndarray  # (B,) kind of each base token
     values: list[str]  # (B,) each base token's value text
     entries: list[tuple[int, ...]]
+    # (bar, position) → the pitch classes the other voices may strike there (a chord plan)
+    chords: dict[tuple[int, int], frozenset[int]] = field(default_factory=dict)
+    # (bar, position) → the pitch classes the lowest voice may strike there (the plan's root)
+    bass_notes: dict[tuple[int, int], frozenset[int]] = field(default_factory=dict)
+    bass: int | None = None  # the lowest voice's token program, when it is not the melody
     _cache: dict[tuple[LockState, bytes], np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, base_vocab: Sequence[str], entries: Sequence[tuple[int, ...]], program: int,
-              notes: Sequence[LockedNote], entering: Sequence[int] = ()) -> MelodyLock:
+              notes: Sequence[LockedNote], entering: Sequence[int] = (),
+              chords: dict[tuple[int, int], frozenset[int]] | None = None,
+              bass_notes: dict[tuple[int, int], frozenset[int]] | None = None) -> MelodyLock:
         """``entering``: token programs of the voices that must all sound with the melody's
-        first note (so that a harmonization has its ensemble from the start)."""
+        first note (so that a harmonization has its ensemble from the start). ``chords``: the
+        pitch classes the other voices may start a note on at a (bar, position), a plan of
+        the harmony (``music.harmony.plan_chords``); elsewhere they are free. ``bass_notes``:
+        the same for the lowest of the ``entering`` voices (the last in token order)."""
         kinds = np.array([_KINDS.get(t.partition("_")[0], _OTHER) for t in base_vocab], dtype=np.int64)
         values = [t.partition("_")[2] for t in base_vocab]
-        return cls(program, list(notes), frozenset(entering) - {program}, kinds, values,
-                   [tuple(e) for e in entries])
+        others = frozenset(entering) - {program}
+        bass = max(others) if others and max(others) > program else None
+        return cls(program, list(notes), others, kinds, values, [tuple(e) for e in entries],
+                   dict(chords or {}), dict(bass_notes or {}) if bass is not None else {}, bass)
 
     @cached_property
     def advancing(self) -> np.ndarray:
@@ -203,6 +242,11 @@ class MelodyLock:
             waiting = state.waiting - {program} if entering else state.waiting
             return replace(state, program=program, waiting=waiting)
         if state.phase == FREE:
+            if kind == _PITCH and self.chords:
+                plan = self.bass_notes if state.program == self.bass and self.bass_notes else self.chords
+                allowed = plan.get((state.bar, state.position))
+                if allowed is not None and int(self.values[base]) % 12 not in allowed:
+                    return None  # another voice off the chord planned for this beat
             return state  # another voice's pitch, velocity or duration; Tempo, TimeSig...
         if kind == _PITCH and state.phase == PROGRAM and pending is not None \
                 and int(self.values[base]) == pending.pitch:
@@ -215,4 +259,4 @@ class MelodyLock:
         return None
 
 
-__all__ = ["LockState", "LockedNote", "MelodyLock", "melody_line", "melody_notes"]
+__all__ = ["LockState", "LockedNote", "MelodyLock", "beat_positions", "melody_line", "melody_notes"]

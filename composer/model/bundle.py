@@ -2,7 +2,9 @@
 
 ``models/<name>/`` holds ``model.safetensors``, ``config.json`` (model settings,
 styles, tokenizer, training summary and the sha256 of every other file),
-``tokenizer.json``, ``MODEL_CARD.md`` and, when exported with a report, ``evaluation/``
+``tokenizer.json``, ``MODEL_CARD.md``, ``harmony.json`` when the corpus gave chord counts
+(per style, ``music.harmony.ChordCounts``, which ``harmonize`` plans with) and, when
+exported with a report, ``evaluation/``
 (a ``composer evaluate`` report: report.json, report.md, plots). ``config.json``'s
 ``files`` maps each of those files, ``evaluation/NAME`` ones included, to its sha256.
 Loading verifies every checksum, refuses a file in ``evaluation/`` that is not listed,
@@ -16,6 +18,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,6 +36,7 @@ from composer.model.checkpoint import (
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
 CARD = "MODEL_CARD.md"
+HARMONY = "harmony.json"  # style → its chord counts (the styles' "chords" of the corpus summary)
 REPORT_FOLDER = "evaluation"  # a `composer evaluate` report of the bundle's weights
 BUNDLE_FORMAT = 1
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -62,6 +66,20 @@ class Bundle:
     @property
     def tokenizer_path(self) -> Path:
         return self.path / TOKENIZER
+
+    @cached_property
+    def chord_counts(self) -> dict[str, dict[str, Any]]:
+        """Style → its chord counts as ``ChordCounts.to_json`` wrote them; {} when the
+        bundle has none (one exported before them, or from a corpus of single lines)."""
+        if HARMONY not in self.config["files"]:
+            return {}
+        try:
+            counts = json.loads((self.path / HARMONY).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{self.path / HARMONY}: unreadable ({exc})") from None
+        if not isinstance(counts, dict):
+            raise BundleError(f"{self.path / HARMONY}: not a mapping of styles to chord counts")
+        return counts
 
     def load_arrays(self) -> dict[str, Any]:
         """The weights as numpy arrays by parameter name, without torch (safetensors' numpy API)."""
@@ -228,7 +246,9 @@ def export_bundle(
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise OutputError(f"{out_dir}: exists and is not empty; pass --force to replace it")
     meta = saved.get("tokens", {}).get("meta", {})
-    style_info = styles or {name: {} for name in meta.get("style_ids", {}) if name != "any"}
+    style_info = {name: dict(entry) for name, entry in styles.items()} if styles else \
+        {name: {} for name in meta.get("style_ids", {}) if name != "any"}
+    chords = {name: entry.pop("chords") for name, entry in style_info.items() if entry.get("chords")}
     from safetensors import safe_open
 
     with safe_open(str(source / WEIGHTS), framework="pt") as handle:
@@ -256,6 +276,9 @@ def export_bundle(
         shutil.copy2(tokenizer_path, tmp / TOKENIZER)
         (tmp / CARD).write_text(_model_card(config, notes), encoding="utf-8")
         names = [WEIGHTS, TOKENIZER, CARD]
+        if chords:
+            (tmp / HARMONY).write_text(json.dumps(chords, separators=(",", ":")) + "\n", encoding="utf-8")
+            names.append(HARMONY)
         if report_files:
             (tmp / REPORT_FOLDER).mkdir()
             for file in report_files:

@@ -141,6 +141,16 @@ def mean_pitch(track: symusic.Track) -> float:
     return float(track.notes.numpy()["pitch"].mean()) if track.note_num() else 0.0
 
 
+def soprano_line(score: symusic.Score) -> symusic.Score:
+    """``score`` with only its highest-sounding pitched track (by mean pitch)."""
+    out = score.copy()
+    pitched = [t for t in out.tracks if not t.is_drum and t.note_num()]
+    top = max(pitched, key=mean_pitch)
+    out.tracks.clear()
+    out.tracks.append(top)
+    return out
+
+
 def voice_ranges(scores: Iterable[symusic.Score]) -> dict[str, tuple[int, int]]:
     """Per voice role, the 5th and 95th percentile pitch of all its notes in ``scores``.
 
@@ -178,4 +188,4 @@ def out_of_range_share(score: symusic.Score, ranges: Mapping[str, tuple[int, int
 
 
 __all__ = ["MAX_VOICES_PER_PROGRAM", "RANGE_MARGIN", "is_monophonic_voice", "max_chord", "mean_pitch",
-           "out_of_range_share", "voice_indexes", "voice_name", "voice_ranges", "voice_roles"]
+           "out_of_range_share", "soprano_line", "voice_indexes", "voice_name", "voice_ranges", "voice_roles"]
