@@ -79,3 +79,16 @@ def test_usual_voice_counts_keep_every_common_count() -> None:
     two = _score(("V", [60]), ("W", [64]))
     assert usual_voice_counts([four] * 5 + [five] * 4 + [two]) == [2, 4, 5]
     assert usual_voice_counts([four] * 19 + [two]) == [4]  # one piece in 20 is not usual
+
+
+def test_paired_overlap_counts_the_chorales_a_setting_wins() -> None:
+    from composer.evaluate.harmonization import paired_overlap
+
+    other = _score(("Soprano", [72, 71, 72, 72]), ("Bass", [45, 55, 48, 45]))
+    paired = paired_overlap([CADENCE, CADENCE, other], [other, other, other], [CADENCE, CADENCE, CADENCE])
+    gap = 1 - chord_agreement(other, CADENCE)[0]
+    assert paired["chorales"] == 3 and paired["higher"] == 2  # the third is a tie
+    assert paired["mean_difference"] == pytest.approx(2 * gap / 3, abs=1e-4)
+    low, high = paired["interval_95"]
+    assert 0 <= low <= paired["mean_difference"] <= high <= gap + 1e-4
+    assert paired_overlap([], [], []) == {}

@@ -249,3 +249,11 @@ def test_harmonize_strikes_the_other_voices_from_the_planned_chords(
     # without the plan the tiny model strikes other notes on the beats too
     free = [pitch % 12 in plan[beat][0] for seed in range(2) for beat, pitch in struck_on_beats(seed, False)]
     assert not all(free)
+    out = tmp_path / "free.mid"  # the command line's --no-chord-plan is plan_chords=False
+    result = CliRunner().invoke(cli, ["harmonize", MELODY, "--model", str(folder), "--style", "bach",
+                                      "--key", "G", "--seed", "1", "--no-chord-plan", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    unplanned = planned.harmonize(MELODY, style="bach", seed=1, key="G", plan_chords=False)
+    with_plan = planned.harmonize(MELODY, style="bach", seed=1, key="G")
+    assert symusic.Score(str(out)).tracks[1].notes == unplanned.score.tracks[1].notes
+    assert unplanned.score.tracks[1].notes != with_plan.score.tracks[1].notes

@@ -257,7 +257,8 @@ def _card_harmonization(harmony: dict[str, Any], variation: dict[str, Any]) -> l
         kept = harmony["by_setting"]["model"]["melody_kept"]
         lines.append(f"- Harmonizing the soprano of {len(harmony['chorales'])} held-out chorales "
                      f"(melody kept in {_f(kept)}), against Bach's settings: "
-                     + "; ".join(said(n) for n in harmony["by_setting"] if n != "Bach") + ".")
+                     + "; ".join(said(n) for n in harmony["by_setting"] if n != "Bach") + "."
+                     + _paired_sentence(harmony.get("model_against_triads") or {}))
     overall = variation.get("overall") or {}
     if overall.get("pieces"):
         n = overall["pieces"]
@@ -266,6 +267,15 @@ def _card_harmonization(harmony: dict[str, Any], variation: dict[str, Any]) -> l
                      f"{_f(overall['key_kept'] / n)}, the judge's verdict unchanged in "
                      f"{_f(overall['verdict_kept'] / n)}.")
     return lines
+
+
+def _paired_sentence(paired: dict[str, Any]) -> str:
+    if not paired:
+        return ""
+    low, high = paired["interval_95"]
+    return (f" Chorale by chorale, the model's chord overlap is higher than the triads' on "
+            f"{paired['higher']} of {paired['chorales']}, by {_f(paired['mean_difference'])} on average "
+            f"(95 % bootstrap interval {_f(low)} to {_f(high)}).")
 
 
 def _harmonization_lines(section: dict[str, Any]) -> list[str]:
@@ -285,8 +295,10 @@ def _harmonization_lines(section: dict[str, Any]) -> list[str]:
              _f(e["parallels_per_100"], 1), _f(e.get("clashes_per_100"), 1), _f(e["crossings"], 3),
              _f(e["out_of_range"], 3),
              _f(e["judged_bach"])] for name, e in section["by_setting"].items()]
-    return lines + _table(["setting", "melody kept", "chord overlap", "same bass", "parallels per 100",
-                           "clashes per 100", "crossings", "out of range", "judged bach"], rows)
+    table = _table(["setting", "melody kept", "chord overlap", "same bass", "parallels per 100",
+                    "clashes per 100", "crossings", "out of range", "judged bach"], rows)
+    paired = _paired_sentence(section.get("model_against_triads") or {}).strip()
+    return lines + table + ([paired, ""] if paired else [])
 
 
 def _variation_lines(section: dict[str, Any]) -> list[str]:

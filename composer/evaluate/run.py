@@ -280,7 +280,7 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
                   progress: Progress | None = None) -> dict[str, Any]:
     """Bach's soprano of held-out chorales (val and test) harmonized, beside Bach's own
     setting and beside root-position triads on every beat."""
-    from composer.evaluate.harmonization import measure_settings, triad_setting
+    from composer.evaluate.harmonization import measure_settings, paired_overlap, triad_setting
     from composer.music.facts import melody_key_index
     from composer.music.voices import soprano_line, voice_ranges
 
@@ -307,7 +307,9 @@ def harmonization(config: EvaluateConfig, composer: Composer, corpus: Corpus, ju
             "ranges_from": f"up to {config.reference_pieces} train pieces",
             "by_setting": {name: measure_settings(scores, melodies, references, ranges,
                                                   _judge_says(judge, scores)).as_dict()
-                           for name, scores in ways.items()}}
+                           for name, scores in ways.items()},
+            "model_against_triads": paired_overlap(ways["model"], ways["triads on every beat"], references,
+                                                   seed=config.seed)}
 
 
 VARIATION_COUNTS = ("pieces", "others_kept", "key_kept", "real_key_kept", "verdict_kept")
