@@ -433,7 +433,8 @@ class Composer:
         lock = MelodyLock.build(tok.base_vocab, tok.entries, tok.token_program(program, voice_index), notes,
                                 entering=[tok.token_program(p, v) for p, v in ensemble],
                                 chords={at: classes for at, classes, _ in plan},
-                                bass_notes={at: frozenset({root}) for at, _, root in plan if BASS_ON_ROOT})
+                                bass_notes={at: frozenset({root}) for at, _, root in plan if BASS_ON_ROOT},
+                                ranges=self._voice_ranges(style, ensemble))
         tempo = self._tempo_for(settings)
         decoded_all = self._decode(tok.prefix(style, key), bars, settings, num * settings.candidates,
                                    prepared.meter, lock=lock, voices=set(lock.entering | {lock.program}),
@@ -680,6 +681,17 @@ class Composer:
         plan = plan_chords(model, tok.decode_ids(melody_ids), key)
         positions = beat_positions(tok.tokens(melody_ids), tok.settings.positions_per_beat)
         return [(position, classes, root) for position, (classes, root) in zip(positions, plan, strict=False)]
+
+    def _voice_ranges(self, style: str, ensemble: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
+        """Token program → the pitches the voice may sing: the style's range for its role
+        (5th to 95th percentile of its train pieces) widened by ``RANGE_MARGIN``."""
+        from composer.music.voices import RANGE_MARGIN
+
+        ranges, _ = self._style_voices(style)
+        known = {(program, voice): ranges[f"{program}:{voice}"] for program, voice in ensemble
+                 if f"{program}:{voice}" in ranges}
+        return {self.tokenizer.token_program(program, voice): (low - RANGE_MARGIN, high + RANGE_MARGIN)
+                for (program, voice), (low, high) in known.items()}
 
     def _chord_model(self, style: str) -> ChordModel | None:
         """The style's chord model, from the chord counts its bundle holds (None: none)."""

@@ -114,3 +114,14 @@ def test_the_lock_strikes_the_other_voices_from_the_planned_chord() -> None:
     assert not allowed[vocab.index("Pitch_62")]  # D is not in the C major chord planned there
     off_beat = lock.start([0, 1, 3, 5])  # between the planned beats the voice is free
     assert lock.restrict(np.ones(len(vocab), dtype=bool), off_beat)[vocab.index("Pitch_62")]
+
+
+def test_the_lock_keeps_the_other_voices_in_their_ranges() -> None:
+    vocab = ["Bar_None", "TimeSig_4/4", "Position_0", "Position_24", "Program_0", "Program_1",
+             "Pitch_48", "Pitch_60", "Pitch_64", "Pitch_76", "Velocity_80", "Duration_1.0.24"]
+    entries = [(i,) for i in range(len(vocab))]
+    lock = MelodyLock.build(vocab, entries, program=0, notes=[], ranges={0: (70, 80), 1: (55, 66)})
+    allowed = lock.restrict(np.ones(len(vocab), dtype=bool), lock.start([0, 1, 3, 5]))
+    assert [p for p in ("Pitch_48", "Pitch_60", "Pitch_64", "Pitch_76") if allowed[vocab.index(p)]] == \
+        ["Pitch_60", "Pitch_64"]  # the melody's own range is the melody's business, not the lock's
+    assert lock.ranges == {1: (55, 66)}

@@ -147,24 +147,28 @@ class MelodyLock:
     # (bar, position) → the pitch classes the lowest voice may strike there (the plan's root)
     bass_notes: dict[tuple[int, int], frozenset[int]] = field(default_factory=dict)
     bass: int | None = None  # the lowest voice's token program, when it is not the melody
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # token program → lowest, highest pitch
     _cache: dict[tuple[LockState, bytes], np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, base_vocab: Sequence[str], entries: Sequence[tuple[int, ...]], program: int,
               notes: Sequence[LockedNote], entering: Sequence[int] = (),
               chords: dict[tuple[int, int], frozenset[int]] | None = None,
-              bass_notes: dict[tuple[int, int], frozenset[int]] | None = None) -> MelodyLock:
+              bass_notes: dict[tuple[int, int], frozenset[int]] | None = None,
+              ranges: dict[int, tuple[int, int]] | None = None) -> MelodyLock:
         """``entering``: token programs of the voices that must all sound with the melody's
         first note (so that a harmonization has its ensemble from the start). ``chords``: the
         pitch classes the other voices may start a note on at a (bar, position), a plan of
         the harmony (``music.harmony.plan_chords``); elsewhere they are free. ``bass_notes``:
-        the same for the lowest of the ``entering`` voices (the last in token order)."""
+        the same for the lowest of the ``entering`` voices (the last in token order).
+        ``ranges``: the pitches (lowest, highest) each other voice may sing, by token program."""
         kinds = np.array([_KINDS.get(t.partition("_")[0], _OTHER) for t in base_vocab], dtype=np.int64)
         values = [t.partition("_")[2] for t in base_vocab]
         others = frozenset(entering) - {program}
         bass = max(others) if others and max(others) > program else None
         return cls(program, list(notes), others, kinds, values, [tuple(e) for e in entries],
-                   dict(chords or {}), dict(bass_notes or {}) if bass is not None else {}, bass)
+                   dict(chords or {}), dict(bass_notes or {}) if bass is not None else {}, bass,
+                   {voice: r for voice, r in (ranges or {}).items() if voice != program})
 
     @cached_property
     def advancing(self) -> np.ndarray:
@@ -242,10 +246,15 @@ class MelodyLock:
             waiting = state.waiting - {program} if entering else state.waiting
             return replace(state, program=program, waiting=waiting)
         if state.phase == FREE:
-            if kind == _PITCH and self.chords:
+            if kind == _PITCH and (self.chords or self.ranges):
+                pitch = int(self.values[base])
+                low, high = self.ranges.get(state.program, (0, 127)) if state.program is not None \
+                    else (0, 127)
+                if not low <= pitch <= high:
+                    return None  # another voice out of its range
                 plan = self.bass_notes if state.program == self.bass and self.bass_notes else self.chords
                 allowed = plan.get((state.bar, state.position))
-                if allowed is not None and int(self.values[base]) % 12 not in allowed:
+                if allowed is not None and pitch % 12 not in allowed:
                     return None  # another voice off the chord planned for this beat
             return state  # another voice's pitch, velocity or duration; Tempo, TimeSig...
         if kind == _PITCH and state.phase == PROGRAM and pending is not None \
