@@ -12,7 +12,10 @@ tokens keep to the melody:
   program order: a soprano first, a bass last);
 - the melody's voice writes nothing else, and the piece cannot end before the melody has.
 
-The other voices, their rhythm and their harmony are the model's. The melody comes in as
+The other voices and their rhythm are the model's; their harmony too, unless a chord plan
+(``music.harmony.plan_chords``) is given: then on each planned beat the other voices may
+strike only the planned chord's pitch classes (the lowest voice only its root), and with
+``ranges`` each stays within its pitches. The melody comes in as
 base tokens (the tokenizer's own encoding of it), so what is kept is exactly what the
 tokens can say: onsets on the model's grid, durations from its duration tokens.
 """
