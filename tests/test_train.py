@@ -127,7 +127,6 @@ def test_learning_rate_schedule() -> None:
 
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
-    import shutil
     import subprocess
     import sys
 
@@ -138,16 +137,8 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
                "--config", str(TINY_TOML), "--set", "max_steps=6", "--set", "eval_every=6",
                "--set", "threads=1", "--device", "cpu", "-q"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0 and (tmp_path / "ddp" / "summary.json").exists():
-        # Now and then (about one full suite in four on a 2-core machine, never when this
-        # test runs alone) a rank dies by SIGABRT after the run has finished and written its
-        # summary, as the ranks leave gloo; its cause is not found yet. Such a run is tried
-        # once more; a second failure fails, with both runs' words.
-        first = result.stderr[:3000]
-        shutil.rmtree(tmp_path / "ddp")
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        result.stderr = f"{first}\n--- the second run ---\n{result.stderr}"
-    # the ranks' own words come before the launcher's traceback
+    # the ranks' own words come before the launcher's traceback (a rank that aborted as the
+    # ranks left gloo said "terminate called without an active exception": finish_distributed)
     assert result.returncode == 0, result.stderr[:6000]
     lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     ddp_loss = next(x["loss"] for x in lines if "loss" in x and x["step"] == 6)
