@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.music.facts import MAJOR_STEPS, beat_chords
+from composer.music.harmony import jaccard
 from composer.music.voices import mean_pitch, out_of_range_share
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def chord_agreement(setting: symusic.Score, reference: symusic.Score) -> tuple[f
     for (mine, my_bass), (theirs, their_bass) in zip(beat_chords(setting, beats),
                                                      beat_chords(reference, beats), strict=True):
         if mine and theirs:
-            overlaps.append(len(mine & theirs) / len(mine | theirs))
+            overlaps.append(jaccard(mine, theirs))
             basses.append(my_bass % 12 == their_bass % 12)
     return (float(np.mean(overlaps)) if overlaps else 0.0, float(np.mean(basses)) if basses else 0.0)
 

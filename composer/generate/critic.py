@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.music.facts import beat_chords, downbeats, pitch_class_durations, pitched_notes
+from composer.music.harmony import CHORD_STATES, chord_classes
 from composer.music.keys import scale_pitch_classes
 from composer.music.voices import max_chord, out_of_range_share
 
@@ -32,12 +33,8 @@ if TYPE_CHECKING:
     import symusic
 
 REPEATS_ALLOWED = 2  # a bar and one literal repeat are ordinary music; the third in a row is a loop
-# triads (major, minor, diminished, augmented) and seventh chords (dominant, major, minor,
-# half-diminished, diminished), as semitones above the root
-CHORD_SHAPES = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10),
-                (0, 3, 6, 10), (0, 3, 6, 9))
-CHORDS = frozenset(frozenset((root + step) % 12 for step in shape)
-                   for root in range(12) for shape in CHORD_SHAPES)
+# every triad and seventh chord on every root, as pitch-class sets (``music.harmony``'s shapes)
+CHORDS = frozenset(chord_classes(state) for state in range(CHORD_STATES))
 
 
 @dataclass(frozen=True)
