@@ -62,10 +62,9 @@ HARMONIZE_CANDIDATES = 8
 # settings was 0.668, 0.682 and 0.681 at 2, 4 and 8, the same bass 0.46, 0.47 and 0.46
 # (0.685 and 0.48 at 4 once the voices were kept in their ranges).
 HARMONY_WEIGHT = 4.0
-# With the plan, the lowest voice strikes the planned chord's root on each beat: on those 20
-# chorales the same bass as Bach's 0.46 against 0.37 with any note of the chord (chord
-# overlap 0.668 against 0.676); root-position triads, evaluate's baseline, 0.42
-BASS_ON_ROOT = True
+# With the plan, the lowest voice strikes the planned chord's root on each beat (``harmonize``):
+# on those 20 chorales the same bass as Bach's 0.46 against 0.37 with any note of the chord
+# (chord overlap 0.668 against 0.676); root-position triads, evaluate's baseline, 0.42.
 # candidates of each run of bars that vary rewrites: 8 four-bar runs cost what 2 pieces of
 # 16 bars do, and the critic keeps the piece's key signature more often with more to choose
 # from (before the key steering below: 30 held-out pieces, bars 5-8, seeds 501-530 and
@@ -423,18 +422,19 @@ class Composer:
         tok = self.tokenizer
         key = self._key_for(settings, melody_key_index(line))
         ids = tok.encode_score(line, style, key=key, eos=False)
-        notes = melody_notes(tok.tokens(ids), tok.token_program(program, 0))
+        melody_tokens = tok.tokens(ids)
+        notes = melody_notes(melody_tokens, tok.token_program(program, 0))
         # the bars the melody sounds in: its last note may ring on past the last bar it starts in
         bars = max(tok.grammar.bars_done(ids), count_bars(line))
         if bars > MAX_BARS:
             raise ConfigError(f"{prepared.name}: {bars} bars; this model harmonizes at most {MAX_BARS}")
         settings = replace(settings, bars=bars)
         self._check(settings, bars)
-        plan = self._chord_plan(style, ids, key) if settings.plan_chords else []
+        plan = self._chord_plan(style, ids, melody_tokens, key) if settings.plan_chords else []
         lock = MelodyLock.build(tok.base_vocab, tok.entries, tok.token_program(program, voice_index), notes,
                                 entering=[tok.token_program(p, v) for p, v in ensemble],
                                 chords={at: classes for at, classes, _ in plan},
-                                bass_notes={at: frozenset({root}) for at, _, root in plan if BASS_ON_ROOT},
+                                bass_notes={at: frozenset({root}) for at, _, root in plan},
                                 ranges=self._voice_ranges(style, ensemble))
         tempo = self._tempo_for(settings)
         decoded_all = self._decode(tok.prefix(style, key), bars, settings, num * settings.candidates,
@@ -667,8 +667,8 @@ class Composer:
 
         return {"particles": settings.candidates, "potential": potential}
 
-    def _chord_plan(self, style: str, melody_ids: list[int], key: tuple[int, int] | None
-                    ) -> list[tuple[tuple[int, int], frozenset[int], int]]:
+    def _chord_plan(self, style: str, melody_ids: list[int], melody_tokens: list[str],
+                    key: tuple[int, int] | None) -> list[tuple[tuple[int, int], frozenset[int], int]]:
         """For each beat of the melody: its (bar, position) in the tokens and the chord the
         style's chord model plans there (``music.harmony.plan_chords``); nothing when the
         bundle has no chord counts for the style or the melody has no key."""
@@ -680,7 +680,7 @@ class Composer:
             return []
         tok = self.tokenizer
         plan = plan_chords(model, tok.decode_ids(melody_ids), key)
-        positions = beat_positions(tok.tokens(melody_ids), tok.settings.positions_per_beat)
+        positions = beat_positions(melody_tokens, tok.settings.positions_per_beat)
         return [(position, classes, root) for position, (classes, root) in zip(positions, plan, strict=False)]
 
     def _voice_ranges(self, style: str, ensemble: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:

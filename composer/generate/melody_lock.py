@@ -251,8 +251,7 @@ class MelodyLock:
         if state.phase == FREE:
             if kind == _PITCH and (self.chords or self.ranges):
                 pitch = int(self.values[base])
-                low, high = self.ranges.get(state.program, (0, 127)) if state.program is not None \
-                    else (0, 127)
+                low, high = self.ranges.get(state.program, (0, 127)) if self.ranges else (0, 127)
                 if not low <= pitch <= high:
                     return None  # another voice out of its range
                 plan = self.bass_notes if state.program == self.bass and self.bass_notes else self.chords
