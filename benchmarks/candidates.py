@@ -7,6 +7,7 @@ is the median of ``--repeats`` seeds; the ratio is against the first setting in 
 
     python benchmarks/candidates.py --styles bach,haydn,irish --repeats 3
     python benchmarks/candidates.py --command continue --candidates 2,8 --key-weights 0,30
+    python benchmarks/candidates.py --candidates 2 --line-weights 0,1   # the line prior's cost
 
 The last line printed is JSON.
 """
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--styles", default="bach,palestrina,haydn,irish")
     parser.add_argument("--candidates", default="1,2,4")
     parser.add_argument("--key-weights", default="30", help="continue: steering weights to try")
+    parser.add_argument("--line-weights", default="1", help="line prior weights to try (0: off)")
     parser.add_argument("--bars", type=int, default=None, help="default: 16 for generate, 8 for continue")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -43,19 +45,21 @@ def main() -> None:
     continuing = args.command == "continue"
     bars = args.bars or (8 if continuing else 16)
     weights = [float(x) for x in args.key_weights.split(",")] if continuing else [None]
+    line_weights = [float(x) for x in args.line_weights.split(",")]
     results: dict[str, dict[str, float]] = {}
     for style in [s for s in args.styles.split(",") if s]:
         results[style] = {}
-        for n, weight in product([int(x) for x in args.candidates.split(",")], weights):
+        for n, weight, line in product([int(x) for x in args.candidates.split(",")], weights, line_weights):
             label = str(n) if weight is None else f"{n}, key weight {weight:g}"
+            label += "" if len(line_weights) == 1 else f", line weight {line:g}"
             seconds = []
             for seed in range(args.repeats):
                 started = time.perf_counter()
                 if continuing:
                     composer.continue_(TUNE, style=style, bars=bars, seed=seed, candidates=n,
-                                       key_weight=weight)
+                                       key_weight=weight, line_weight=line)
                 else:
-                    composer.generate(style, bars=bars, seed=seed, candidates=n)
+                    composer.generate(style, bars=bars, seed=seed, candidates=n, line_weight=line)
                 seconds.append(time.perf_counter() - started)
             results[style][label] = round(statistics.median(seconds), 3)
             ratio = results[style][label] / results[style][next(iter(results[style]))]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from composer.api import LINE_SAMPLES
 from composer.corpus.build import CorpusConfig, CorpusResult, build_corpus, style_summary
 from composer.errors import ConfigError
 from composer.model.bundle import Bundle, export_bundle
@@ -63,16 +64,21 @@ class ExportConfig:
     notes_path: Path | None = None  # Markdown appended to MODEL_CARD.md
     report_dir: Path | None = None  # a `composer evaluate` report of these weights, copied in
     force: bool = False  # replace an existing bundle folder
+    # pieces per style the model writes to calibrate its lines against the corpus's
+    # (``api.calibrate_lines``; needs corpus_dir); 0 leaves the lines uncalibrated
+    line_samples: int = LINE_SAMPLES
 
     def validate(self) -> None:
         if self.checkpoint not in CHECKPOINTS:
             raise ConfigError(f"checkpoint '{self.checkpoint}': use {' or '.join(CHECKPOINTS)}")
         if self.eval_windows < 1:
             raise ConfigError("eval-windows must be at least 1")
+        if self.line_samples < 0:
+            raise ConfigError("line-samples must be 0 or more")
         _check_notes(self.notes_path)
 
 
-def export_run(config: ExportConfig) -> Bundle:
+def export_run(config: ExportConfig, progress: Callable[[str, int, int], None] | None = None) -> Bundle:
     """Write a model bundle from a training run (see ``ExportConfig``); return it, verified."""
     config.validate()
     styles: dict[str, dict[str, Any]] | None = None
@@ -96,9 +102,14 @@ def export_run(config: ExportConfig) -> Bundle:
         from composer.evaluate.run import load_report
 
         notes = card_summary(load_report(config.report_dir)) + "\n" + notes
-    return export_bundle(config.run_dir, config.out_dir, config.tokenizer, styles,
-                         checkpoint="" if config.checkpoint == "last" else "best", force=config.force,
-                         notes=notes, evaluation=evaluation, report_dir=config.report_dir)
+    bundle = export_bundle(config.run_dir, config.out_dir, config.tokenizer, styles,
+                           checkpoint="" if config.checkpoint == "last" else "best", force=config.force,
+                           notes=notes, evaluation=evaluation, report_dir=config.report_dir)
+    if config.line_samples and bundle.line_counts.get("corpus"):
+        from composer.api import calibrate_lines
+
+        bundle = calibrate_lines(bundle.path, config.line_samples, progress=progress)
+    return bundle
 
 
 def _last_val_loss_by_style(metrics: Path) -> dict[str, float]:
@@ -257,7 +268,7 @@ def run_recipe(config: RecipeConfig, callbacks: RecipeCallbacks | None = None) -
     export = ExportConfig(run_dir=config.run_dir, out_dir=config.out_dir, corpus_dir=corpus_dir,
                           tokens_dir=tokens_dir, notes_path=config.notes_path, force=True)
     stage(5, f"bundle → {config.out_dir}")
-    bundle = export_run(export)
+    bundle = export_run(export, calls.progress)
     done("export", bundle)
     report = None
     if config.evaluate:
@@ -270,7 +281,7 @@ def run_recipe(config: RecipeConfig, callbacks: RecipeCallbacks | None = None) -
                                 calls.progress)
         done("evaluate", report)
         export.report_dir = config.report_dir
-        bundle = export_run(export)
+        bundle = export_run(export, calls.progress)
         done("export", bundle)
     return RecipeResult(bundle=bundle, corpus=corpus, tokenizer=tokenizer_result, tokens=tokens_result,
                         training=training, report=report, reused=reused)

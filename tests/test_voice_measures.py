@@ -11,6 +11,7 @@ from composer.evaluate.voice_measures import (
     VoiceReport,
     is_monophonic,
     largest_chord,
+    line_motion,
     parallel_perfects,
     voice_count,
     voice_report,
@@ -183,6 +184,8 @@ def test_voice_report_on_two_scores() -> None:
         largest_string_chord=3,
         out_of_range=0.25,  # chorale 0; violin 79 and 81 above 76 + 2: 2 of 4 notes
         clashes_per_100=0.0,  # voices struck together, never a semitone apart
+        semitone_steps=pytest.approx(3 / 15),  # the chorale's 3 of 12 steps; the trio's three are tones
+        mean_interval=pytest.approx(29 / 15),
     )
     as_dict = report.as_dict()
     assert as_dict["parallels_per_100"] == 16.6667
@@ -199,5 +202,16 @@ def test_voice_report_without_pieces() -> None:
     assert report.as_dict() == {
         "pieces": 0, "voice_count_share": 0.0, "mean_voices": 0.0, "monophonic_share": None,
         "parallels_per_100": None, "largest_string_chord": 0, "out_of_range": 0.0, "usual_count_share": None,
-        "clashes_per_100": None,
+        "clashes_per_100": None, "semitone_steps": None, "mean_interval": None,
     }
+
+
+def test_line_motion_reads_each_voice_as_a_line() -> None:
+    # steps: soprano 0 -1 +1, alto +2 -2 +2, tenor +1 -3 -2, bass +5 +2 -2
+    semitones, mean_interval = line_motion([chorale()])
+    assert semitones == pytest.approx(3 / 12)
+    assert mean_interval == pytest.approx(23 / 12)
+    # the violin's triple stop counts once, by its top note: 79 -> 81, a tone
+    assert line_motion([score(track("Violin", 40, [(0, Q, 67), (0, Q, 78), (Q, Q, 80)]))]) == (0.0, 2.0)
+    assert line_motion([]) == (None, None)
+    assert line_motion([score(line("Soprano", 52, [60]))]) == (None, None)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from composer.api import LINE_SAMPLES
+
 if TYPE_CHECKING:
     from composer.model.bundle import Bundle
 
@@ -35,17 +37,24 @@ Examples:
 @click.option("--evaluation", "report_dir", type=click.Path(path_type=Path), default=None,
               help="A 'composer evaluate' report of these weights: copied into the bundle, key "
                    "figures into MODEL_CARD.md.")
+@click.option("--line-samples", type=click.IntRange(min=0), default=LINE_SAMPLES, show_default=True,
+              help="Pieces per style the model writes so that its voices' steps can be calibrated "
+                   "against the corpus's (needs --corpus); 0 skips it.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
 def export(run_dir: Path, out_dir: Path, tokenizer_path: Path | None, corpus_dir: Path | None,
            checkpoint: str, tokens_dir: Path | None, eval_windows: int, notes_path: Path | None,
-           report_dir: Path | None, force: bool) -> None:
+           report_dir: Path | None, line_samples: int, force: bool) -> None:
     """Write a model bundle (safetensors, config, tokenizer, model card) from RUN_DIR."""
+    from composer.cli.progress import progress_bar
     from composer.recipe import ExportConfig, export_run
 
+    update, close = progress_bar("line calibration", "style")
     bundle = export_run(ExportConfig(run_dir=run_dir, out_dir=out_dir, tokenizer=tokenizer_path,
                                      corpus_dir=corpus_dir, checkpoint=checkpoint, tokens_dir=tokens_dir,
                                      eval_windows=eval_windows, notes_path=notes_path,
-                                     report_dir=report_dir, force=force))
+                                     report_dir=report_dir, force=force, line_samples=line_samples),
+                        lambda _what, done, total: update(done, total))
+    close()
     click.echo(describe_bundle(bundle, out_dir))
 
 

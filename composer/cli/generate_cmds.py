@@ -17,6 +17,7 @@ from composer.api import (
     HARMONIZE_CANDIDATES,
     HARMONY_VOICES,
     KEY_WEIGHT,
+    LINE_WEIGHT,
     TEMPO_RANGE,
     VARY_CANDIDATES,
 )
@@ -126,12 +127,18 @@ _key_weight_option = click.option(
          "them; 0 lets the new bars wander (and modulate) as the model likes.")
 
 
+_line_weight_option = click.option(
+    "--line-weight", type=click.FloatRange(min=0), default=LINE_WEIGHT, show_default=True,
+    help="How far each voice's steps are pulled toward those of the style's corpus (the "
+         "model alone writes too few semitone steps and too many leaps); 0 turns it off.")
+
+
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The sampling options given; without --candidates each command keeps its own default."""
     from composer.music.instruments import program_for
 
     chosen = {} if kwargs["candidates"] is None else {"candidates": kwargs["candidates"]}
-    for name in ("key_weight", "plan_chords"):  # options of some commands only
+    for name in ("key_weight", "plan_chords", "line_weight"):  # options of some commands only
         if name in kwargs:
             chosen[name] = kwargs[name]
     return chosen | {
@@ -235,6 +242,7 @@ Examples:
 )
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
 @_bars_option
+@_line_weight_option
 @_sampling_options
 def generate(
     style: str,
@@ -287,6 +295,7 @@ Examples:
 )
 @_bars_option
 @_key_weight_option
+@_line_weight_option
 @_sampling_options
 def continue_(
     prompt: str,

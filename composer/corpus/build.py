@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from composer.corpus.split import assign_splits
 from composer.errors import CorpusError
 from composer.io.outputs import prepare_out_dir, write_atomic
 from composer.io.reader import ReadLimits
-from composer.music.harmony import ChordCounts, count_chords
+from composer.music.harmony import ChordCounts
+from composer.music.lines import LineCounts
 from composer.music.voices import soprano_line, voice_ranges
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,9 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
     pieces have (Palestrina: 6; generation writes no more); ``ranges`` each voice role's
     usual pitches (5th to 95th percentile, ``music.voices.voice_ranges``), for the critic;
     ``chords``, for styles of ``CHORD_VOICES`` voices or more, the chords under the top
-    voice of every train piece (``music.harmony.ChordCounts``), for ``harmonize``.
+    voice of every train piece (``music.harmony.ChordCounts``), for ``harmonize``; ``lines``
+    the steps of every voice of every train piece (``music.lines.LineCounts``), which
+    ``generate`` calibrates its lines against.
     """
     import symusic
 
@@ -342,23 +345,29 @@ def style_summary(corpus_dir: Path, sample: int = 200) -> dict[str, dict[str, An
         entry["voices"] = int(statistics.median(voices)) if voices else None
         usual = [count for count, n in Counter(voices).items() if n >= 0.1 * len(voices)]
         entry["most_voices"] = max(usual) if usual else None
-        train = entry.pop("_train", [])
-        if entry["voices"] and entry["voices"] >= CHORD_VOICES:
-            entry["chords"] = _chord_counts(train).to_json()
+        chorded = bool(entry["voices"] and entry["voices"] >= CHORD_VOICES)
+        lines, chords = _train_counts(entry.pop("_train", []), chorded)
+        entry["lines"] = lines.to_json()
+        if chords is not None:
+            entry["chords"] = chords.to_json()
     return dict(sorted(summary.items()))
 
 
-def _chord_counts(paths: list[Path]) -> ChordCounts:
-    """The chords under the top voice of the pieces at ``paths`` (``music.harmony``)."""
+def _train_counts(paths: list[Path], chorded: bool) -> tuple[LineCounts, ChordCounts | None]:
+    """The steps of every voice (``music.lines``) of the pieces at ``paths`` and, when
+    ``chorded``, the chords under their top voice (``music.harmony``), each file read once."""
     import symusic
 
-    def pieces() -> Iterator[tuple[symusic.Score, symusic.Score]]:
-        for path in paths:
-            try:
-                score = symusic.Score.from_file(str(path))
-            except (OSError, RuntimeError):
-                continue
-            if any(t.note_num() for t in score.tracks if not t.is_drum):
-                yield score, soprano_line(score)
-
-    return count_chords(pieces())
+    lines = LineCounts.empty()
+    chords = ChordCounts.empty() if chorded else None
+    for path in paths:
+        try:
+            score = symusic.Score.from_file(str(path))
+        except (OSError, RuntimeError):
+            continue
+        if not any(t.note_num() for t in score.tracks if not t.is_drum):
+            continue
+        lines.add(score)
+        if chords is not None:
+            chords.add(score, soprano_line(score))
+    return lines, chords

@@ -123,8 +123,10 @@ def markdown(report: dict[str, Any]) -> str:
                   "parallel fifths and octaves per 100 voice-pair motions, voices struck together a "
                   "semitone apart (minor second, major seventh or minor ninth) per 100 pairs struck "
                   "together, the largest chord on one "
-                  "string instrument, and the share of notes outside their voice's range "
-                  f"({voices['ranges_from']}, 5th to 95th percentile, 2 semitones of margin).", ""]
+                  "string instrument, the share of notes outside their voice's range "
+                  f"({voices['ranges_from']}, 5th to 95th percentile, 2 semitones of margin), and how "
+                  "the lines move: the share of steps from note to note within a voice that are a "
+                  "semitone, and the mean step in semitones.", ""]
         rows = []
         for style, e in voices["by_style"].items():
             g, r = e["generated"], e["real_test"]
@@ -137,9 +139,12 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{_f(g['parallels_per_100'], 1)} / {_f(r['parallels_per_100'], 1)}",
                          f"{_f(g.get('clashes_per_100'), 1)} / {_f(r.get('clashes_per_100'), 1)}",
                          f"{g['largest_string_chord']} / {r['largest_string_chord']}",
-                         f"{_f(g['out_of_range'], 3)} / {_f(r['out_of_range'], 3)}"])
+                         f"{_f(g['out_of_range'], 3)} / {_f(r['out_of_range'], 3)}",
+                         f"{_f(g.get('semitone_steps'))} / {_f(r.get('semitone_steps'))}",
+                         f"{_f(g.get('mean_interval'), 1)} / {_f(r.get('mean_interval'), 1)}"])
         lines += _table(["style", "voices", "that many", "usual counts", "monophonic", "parallels per 100",
-                         "clashes per 100", "largest string chord", "out of range"], rows)
+                         "clashes per 100", "largest string chord", "out of range", "semitone steps",
+                         "mean step"], rows)
     lines += _harmonization_lines(report.get("harmonization") or {})
     lines += _variation_lines(report.get("variation") or {})
     lines += ["## Novelty", "",

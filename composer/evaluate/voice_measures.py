@@ -3,7 +3,8 @@
 Counts how many voices a piece has, whether singers and winds stay one note at a time,
 the biggest chord a string plays on one track, how many notes leave a voice's usual
 range (a table of 5th-95th percentile pitches per voice role built from real pieces),
-and how often two voices move in parallel fifths or octaves. ``composer evaluate``
+how often two voices move in parallel fifths or octaves, and how each line moves (its
+share of semitone steps, its mean interval). ``composer evaluate``
 computes them for the generated pieces and for real test pieces of the same style, so
 each generated number is read next to the corpus's own.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from composer.evaluate.note_features import melodic_intervals, note_table
 from composer.music.voices import is_monophonic_voice, out_of_range_share
 
 if TYPE_CHECKING:
@@ -176,10 +178,24 @@ class VoiceReport:
     # pieces whose voice count is one of the style's usual counts (None: no counts given)
     usual_count_share: float | None = None
     clashes_per_100: float | None = None  # struck_clashes per 100 pairs struck together; None: no pairs
+    # of the steps from note to note within each voice (its top line), the share a semitone
+    # and the mean size in semitones; None without steps
+    semitone_steps: float | None = None
+    mean_interval: float | None = None
 
     def as_dict(self) -> dict[str, int | float | None]:
         """Plain JSON-able values, floats rounded to 4 decimals."""
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def line_motion(scores: Sequence[symusic.Score]) -> tuple[float | None, float | None]:
+    """(share of semitone steps, mean absolute interval) over every voice's melodic steps
+    (``note_features.melodic_intervals``: each track's top line); (None, None) without steps."""
+    steps = [melodic_intervals(note_table(s)) for s in scores]
+    every = np.abs(np.concatenate(steps)) if steps else np.zeros(0)
+    if every.size == 0:
+        return None, None
+    return float(np.mean(every == 1)), float(every.mean())
 
 
 def usual_voice_counts(scores: Sequence[symusic.Score], share: float = 0.1) -> list[int]:
@@ -215,6 +231,7 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
         clashes += c
         struck += k
     n = len(scores)
+    semitones, mean_interval = line_motion(scores)
     return VoiceReport(
         pieces=n,
         voice_count_share=sum(c == expected_voices for c in counts) / n if n else 0.0,
@@ -226,6 +243,8 @@ def voice_report(scores: Sequence[symusic.Score], ranges: dict[str, tuple[int, i
         usual_count_share=(sum(c in set(usual_counts) for c in counts) / n if n else 0.0)
         if usual_counts is not None else None,
         clashes_per_100=100 * clashes / struck if struck else None,
+        semitone_steps=semitones,
+        mean_interval=mean_interval,
     )
 
 
@@ -233,6 +252,7 @@ __all__ = [
     "VoiceReport",
     "is_monophonic",
     "largest_chord",
+    "line_motion",
     "parallel_perfects",
     "struck_clashes",
     "top_line",

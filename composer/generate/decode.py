@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from composer.generate.counterpoint import LineState, VoiceLeadingRule
+    from composer.generate.line_prior import LinePrior
     from composer.generate.melody_lock import MelodyLock
     from composer.generate.voicing import OnsetRules
     from composer.tokens.grammar import TokenGrammar
@@ -253,6 +254,7 @@ def decode(
     lock: MelodyLock | None = None,
     particles: int = 1,
     potential: Callable[[list[int]], float] | None = None,
+    prior: LinePrior | None = None,
 ) -> list[Decoded]:
     """Continue every prompt (style token first; same length for all) to ``spec.bars`` bars.
 
@@ -265,7 +267,8 @@ def decode(
     the head of the context when it slides; ``onsets`` keeps positions moving forward in a bar and limits
     how many notes a voice starts at one onset (one for a singer, two for a violin); ``lines``
     samples again, without it, an entry that moves two voices in parallel fifths or octaves;
-    ``lock`` makes one voice write a given melody note for note (it outranks every other rule).
+    ``lock`` makes one voice write a given melody note for note (it outranks every other rule);
+    ``prior`` mixes a line model into the choice of each voice's next note.
 
     With a ``lock`` and ``particles > 1``, each run of ``particles`` prompts is one particle
     filter (sequential Monte Carlo): a row's weight is the probability the model gave the
@@ -327,6 +330,7 @@ def decode(
         onset_states = [onsets.start(p) for p in prompts] if onsets is not None else []
         line_states = [lines.start(p) for p in prompts] if lines is not None else []
         lock_states = [lock.start(p) for p in prompts] if lock is not None else []
+        prior_states = [prior.start(p) for p in prompts] if prior is not None else []
         filtering = particles > 1 and (lock is not None or potential is not None)
         at_bar_lines = filtering and lock is None  # the potential alone, asked at bar lines
         if filtering and n % particles:
@@ -385,6 +389,9 @@ def decode(
                             log_weights[i] += _log_mass(scores[i], kept, before, spec.sampling.temperature)
                             if potential is not None:
                                 reweigh(i)
+            if prior is not None:
+                scores = np.stack([scores[i] if finished[i] else
+                                   prior.twist(scores[i], masks[i], prior_states[i]) for i in range(n)])
             picks = sample_next(scores, spec.sampling, rng, masks).tolist()
             if lines is not None:
                 for i in range(n):
@@ -417,6 +424,8 @@ def decode(
                         line_states[i] = lines.after_entry(line_states[i], entry)
                     if lock is not None:
                         lock_states[i] = lock.after_entry(lock_states[i], entry) or lock_states[i]
+                    if prior is not None:
+                        prior_states[i] = prior.after_entry(prior_states[i], entry)
                     if entry == grammar.eos_id:
                         endings[i] = "eos"
                 finished[i] = grammar.is_complete(states[i])
@@ -444,6 +453,7 @@ def decode(
                     onset_states = [onset_states[k] for k in order] if onsets is not None else []
                     line_states = [line_states[k] for k in order] if lines is not None else []
                     lock_states = [lock_states[k] for k in order] if lock is not None else []
+                    prior_states = [prior_states[k] for k in order] if prior is not None else []
                     potentials = potentials[rows_now]
                     log_weights[:] = 0.0
         return [Decoded(ids, ending, forced, margin if guided else None)

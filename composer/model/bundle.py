@@ -3,7 +3,9 @@
 ``models/<name>/`` holds ``model.safetensors``, ``config.json`` (model settings,
 styles, tokenizer, training summary and the sha256 of every other file),
 ``tokenizer.json``, ``MODEL_CARD.md``, ``harmony.json`` when the corpus gave chord counts
-(per style, ``music.harmony.ChordCounts``, which ``harmonize`` plans with) and, when
+(per style, ``music.harmony.ChordCounts``, which ``harmonize`` plans with), ``lines.json``
+when the corpus gave step counts (per style, ``music.lines.LineCounts`` of the corpus and,
+once ``add_bundle_file`` has added them, of the model's own samples) and, when
 exported with a report, ``evaluation/``
 (a ``composer evaluate`` report: report.json, report.md, plots). ``config.json``'s
 ``files`` maps each of those files, ``evaluation/NAME`` ones included, to its sha256.
@@ -37,6 +39,7 @@ CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
 CARD = "MODEL_CARD.md"
 HARMONY = "harmony.json"  # style → its chord counts (the styles' "chords" of the corpus summary)
+LINES = "lines.json"  # {"corpus": style → step counts, "model": style → step counts of its samples}
 REPORT_FOLDER = "evaluation"  # a `composer evaluate` report of the bundle's weights
 BUNDLE_FORMAT = 1
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -79,6 +82,21 @@ class Bundle:
             raise BundleError(f"{self.path / HARMONY}: unreadable ({exc})") from None
         if not isinstance(counts, dict):
             raise BundleError(f"{self.path / HARMONY}: not a mapping of styles to chord counts")
+        return counts
+
+    @cached_property
+    def line_counts(self) -> dict[str, dict[str, Any]]:
+        """``lines.json``: {"corpus": style → ``LineCounts.to_json``, "model": the same for
+        the model's own samples, ...}; {} when the bundle has none."""
+        if LINES not in self.config["files"]:
+            return {}
+        try:
+            counts = json.loads((self.path / LINES).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{self.path / LINES}: unreadable ({exc})") from None
+        if not isinstance(counts, dict) or not all(isinstance(counts.get(k, {}), dict)
+                                                   for k in ("corpus", "model")):
+            raise BundleError(f"{self.path / LINES}: not a mapping of sources to step counts")
         return counts
 
     def load_arrays(self) -> dict[str, Any]:
@@ -249,6 +267,7 @@ def export_bundle(
     style_info = {name: dict(entry) for name, entry in styles.items()} if styles else \
         {name: {} for name in meta.get("style_ids", {}) if name != "any"}
     chords = {name: entry.pop("chords") for name, entry in style_info.items() if entry.get("chords")}
+    lines = {name: entry.pop("lines") for name, entry in style_info.items() if entry.get("lines")}
     from safetensors import safe_open
 
     with safe_open(str(source / WEIGHTS), framework="pt") as handle:
@@ -279,6 +298,9 @@ def export_bundle(
         if chords:
             (tmp / HARMONY).write_text(json.dumps(chords, separators=(",", ":")) + "\n", encoding="utf-8")
             names.append(HARMONY)
+        if lines:
+            (tmp / LINES).write_text(json.dumps({"corpus": lines}) + "\n", encoding="utf-8")
+            names.append(LINES)
         if report_files:
             (tmp / REPORT_FOLDER).mkdir()
             for file in report_files:
@@ -292,6 +314,27 @@ def export_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_bundle(out_dir)
+
+
+def add_bundle_file(path: Path, name: str, text: str) -> Bundle:
+    """Write (or replace) the file ``name`` of the bundle at ``path`` and its checksum in
+    config.json; each is written to a temporary file and renamed into place, the file first,
+    so an interruption leaves the old file or a bundle that refuses to load, never a
+    silently unchecked one."""
+    bundle = load_bundle(path)
+    if not _plain_name(name) or "/" in name or name in (CONFIG, WEIGHTS):
+        raise BundleError(f"{name}: not a file a bundle can gain")
+    config = dict(bundle.config)
+    for target, content in ((path / name, text), (path / CONFIG, None)):
+        if content is None:
+            config["files"] = {**config["files"], name: sha256_file(path / name)}
+            content = json.dumps(config, indent=2) + "\n"
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(content, encoding="utf-8")
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    return load_bundle(path)
 
 
 def _fsync_tree(folder: Path) -> None:
