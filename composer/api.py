@@ -92,6 +92,7 @@ CONTINUE_CANDIDATES = 8
 # and from 0.10 to 0.21 in irish (0.17), the mean step from 2.4 to 2.3 and 2.8 to 2.6
 # semitones (2.3 in both corpora); at 0.5 half way. 0 turns it off.
 LINE_WEIGHT = 1.0
+MAX_LINE_WEIGHT = 10.0  # beyond, the prior alone picks every note
 # samples per style whose steps the calibration counts (``calibrate_lines``), in runs of
 # LINE_RUN pieces with seeds of their own (so of several keys)
 LINE_SAMPLES = 24
@@ -275,6 +276,8 @@ class Composer:
             raise ConfigError(f"--bars {settings.bars}: choose 1 to {MAX_BARS} bars")
         if not 1 <= settings.candidates <= MAX_CANDIDATES:
             raise ConfigError(f"--candidates {settings.candidates}: choose 1 to {MAX_CANDIDATES}")
+        if not 0 <= settings.line_weight <= MAX_LINE_WEIGHT:
+            raise ConfigError(f"--line-weight {settings.line_weight:g}: choose 0 to {MAX_LINE_WEIGHT:g}")
         low, high = TEMPO_RANGE
         if settings.tempo is not None and not low <= settings.tempo <= high:
             raise ConfigError(f"--tempo {settings.tempo:g}: choose {low:g} to {high:g} "

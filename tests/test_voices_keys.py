@@ -193,7 +193,8 @@ def test_bad_candidates_and_unknown_key_are_one_line_and_exit_2(tmp_path: Path,
     runner = CliRunner()
     base = ["generate", "--model", str(bundle), "--style", "bach", "--bars", "2",
             "-o", str(tmp_path / "x.mid")]
-    for extra in (["--candidates", "0"], ["--candidates", "65"], ["--key", "H major"]):
+    for extra in (["--candidates", "0"], ["--candidates", "65"], ["--key", "H major"],
+                  ["--line-weight", "-1"], ["--line-weight", "11"]):
         result = runner.invoke(cli, [*base, *extra])
         assert result.exit_code == 2, (extra, result.output)
         lines = result.output.strip().splitlines()

@@ -18,6 +18,7 @@ Examples:
   composer export runs/default -o models/default --corpus data/corpus
   composer export runs/smoke -o /tmp/smoke-model --checkpoint last --force
   composer export runs/default -o models/default --corpus data/corpus --evaluation report/ --force
+  composer export runs/smoke -o /tmp/smoke-model --corpus data/corpus --line-samples 0  # lines uncalibrated
 """)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,

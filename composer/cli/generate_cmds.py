@@ -128,9 +128,10 @@ _key_weight_option = click.option(
 
 
 _line_weight_option = click.option(
-    "--line-weight", type=click.FloatRange(min=0), default=LINE_WEIGHT, show_default=True,
+    "--line-weight", type=float, default=LINE_WEIGHT, show_default=True,
     help="How far each voice's steps are pulled toward those of the style's corpus (the "
-         "model alone writes too few semitone steps and too many leaps); 0 turns it off.")
+         "model alone writes too few semitone steps and too many leaps); 0 turns it off, at "
+         "most 10.")
 
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +239,7 @@ Examples:
   composer generate --style palestrina --num 4 --seed 7 -o mass.mid      # mass-1.mid … mass-4.mid
   composer generate --style mozart --style-strength 2.5 --temperature 0.9 -o quartet.mid
   composer generate --style bach --key "G major" --candidates 8 -o chorale.mid  # critic keeps 1 of 8
+  composer generate --style irish --line-weight 0 -o raw.mid   # the model's own lines, uncalibrated
 """
 )
 @click.option("--style", required=True, help="A style of the model (see 'composer styles').")
