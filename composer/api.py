@@ -345,10 +345,10 @@ class Composer:
                       lines=self._voice_leading_rule if self._avoids_parallels(settings) else None,
                       lock=lock, particles=particles, potential=potential, prior=prior)
 
-    def _line_prior(self, settings: GenerationSettings) -> LinePrior | None:
-        """The style's line calibration at ``settings.line_weight``; None where the bundle has
-        none for the style (or the weight is 0)."""
-        if settings.line_weight == 0:
+    def _line_prior(self, settings: GenerationSettings, key: tuple[int, int] | None) -> LinePrior | None:
+        """The style's line calibration in ``key`` at ``settings.line_weight``; None without a
+        key, where the bundle has none for the style, or at weight 0."""
+        if settings.line_weight == 0 or key is None:
             return None
         counts = self.bundle.line_counts
         corpus = (counts.get("corpus") or {}).get(settings.style)
@@ -362,7 +362,10 @@ class Composer:
             steps = calibration(LineCounts.from_json(corpus), LineCounts.from_json(model))
         except ValueError as exc:
             raise BundleError(f"{self.bundle.path}: lines.json, {settings.style}: {exc}") from None
-        return replace(self._line_tracker, calibration=steps, weight=settings.line_weight)
+        from composer.music.lines import on_scale
+
+        return replace(self._line_tracker, calibration=steps, scale=on_scale(key),
+                       weight=settings.line_weight)
 
     @cached_property
     def _line_tracker(self) -> LinePrior:
@@ -370,11 +373,12 @@ class Composer:
         import numpy as np
 
         from composer.generate.line_prior import LinePrior
-        from composer.music.lines import STEPS
+        from composer.music.lines import SCALE_CLASSES, STEPS
 
         tok = self.tokenizer
         programs = {int(t.partition("_")[2]) for t in tok.base_vocab if t.startswith("Program_")}
-        return LinePrior.build(tok.base_vocab, tok.entries, programs, np.zeros(STEPS), 0.0)
+        return LinePrior.build(tok.base_vocab, tok.entries, programs, np.zeros((SCALE_CLASSES, STEPS)),
+                               (0, 0), 0.0)
 
     def line_counts(self, style: str, samples: int = LINE_SAMPLES, seed: int = 0) -> LineCounts:
         """The steps of every voice of ``samples`` pieces of 16 bars the model writes in
@@ -817,7 +821,7 @@ class Composer:
         tempo = self._tempo_for(settings)
         pieces = []
         decoded_all = self._decode(prompt, bars, settings, num * settings.candidates, None, voices=voices,
-                                   prior=self._line_prior(settings))
+                                   prior=self._line_prior(settings, key))
         for decoded, score, verdict in self._choose(decoded_all, settings, key):
             score = fit_to_bars(score, bars, tempo)
             pieces.append(Piece(score, decoded.ids, self._provenance(
@@ -854,7 +858,7 @@ class Composer:
         self._check(settings, total)
         pieces = []
         decoded_all = self._decode(ids, total, settings, num * settings.candidates, prepared.meter,
-                                   prior=self._line_prior(settings),
+                                   prior=self._line_prior(settings, key),
                                    **self._key_steering(settings, key, prompt_bars_tokens))
         for decoded, generated, verdict in self._choose(decoded_all, settings, key, prompt_bars_tokens):
             score = join_continuation(prepared, generated, prompt_bars_tokens, bars, keep_prompt,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,19 @@ from composer.errors import ComposerError
 from composer.generate.line_prior import LinePrior
 from composer.model.bundle import LINES, BundleError, add_bundle_file, export_bundle, load_bundle
 from composer.music.lines import (
+    SCALE_CLASSES,
     STEP_LIMIT,
     STEPS,
     LineCounts,
     calibration,
     count_lines,
+    on_scale,
     step_class,
     voice_lines,
 )
+
+C_MAJOR = (0, 0)
+ON_ON, ON_OFF, OFF_ON = 3, 2, 1  # 2 × (left on the scale) + (reached on it)
 
 Q = 480
 
@@ -52,34 +58,43 @@ def test_voice_lines_read_each_track_by_its_top_note() -> None:
     assert [line.tolist() for line in lines] == [[67, 69, 68, 80], [48, 47, 48]]
 
 
-def test_line_counts_count_steps_clipped_to_an_octave() -> None:
-    counts = count_lines([two_voices()])
-    expected = np.zeros(STEPS)
-    for step in (2, -1, 12, -1, 1):  # 80 - 68 = 12; an octave is the last column
-        expected[STEP_LIMIT + step] += 1
+def test_line_counts_count_steps_by_scale_and_size() -> None:
+    counts = LineCounts.empty()
+    counts.add(two_voices(), C_MAJOR)
+    expected = np.zeros((SCALE_CLASSES, STEPS))
+    # G A, A G#, G# G#'': on->on, on->off, off->off (80 - 68 = 12, an octave, the last column);
+    # C B, B C in the lower voice
+    for kind, step in ((ON_ON, 2), (ON_OFF, -1), (0, 12), (ON_ON, -1), (ON_ON, 1)):
+        expected[kind, STEP_LIMIT + step] += 1
     assert counts.counts.tolist() == expected.tolist()
     assert int(step_class(30)) == STEPS - 1 and int(step_class(-30)) == 0
     assert np.exp(counts.log_probabilities()).sum() == pytest.approx(1.0)
+    assert on_scale((1, 9)).nonzero()[0].tolist() == [0, 2, 4, 5, 6, 7, 8, 9, 11]  # A minor, F# and G# too
+    heard = count_lines([two_voices()])  # in the key heard in the piece
+    assert heard.counts.sum() == 5
 
 
 def test_line_counts_json_round_trip_and_refusals() -> None:
     counts = count_lines([two_voices(), two_voices()])
+    assert counts.counts.sum() == 10
     again = LineCounts.from_json(json.loads(json.dumps(counts.to_json())))
     assert again.counts.tolist() == counts.counts.tolist()
-    for bad in ({"format": 99, "steps": [0] * STEPS}, {"format": 1, "steps": [0] * 3},
-                {"format": 1, "steps": [-1] * STEPS}, [1, 2], {"format": 1}):
+    good = counts.to_json()
+    for bad in ({**good, "format": 1}, {**good, "steps": [0] * 3}, {**good, "steps": [[-1] * STEPS] * 4},
+                {**good, "steps": [[0] * STEPS, [0]]}, [1, 2], {"format": 2}):
         with pytest.raises(ValueError):
             LineCounts.from_json(bad)
 
 
 def test_calibration_raises_the_steps_the_model_makes_too_rarely() -> None:
     corpus, model = LineCounts.empty(), LineCounts.empty()
-    corpus.counts[STEP_LIMIT + 1] = corpus.counts[STEP_LIMIT + 2] = 100  # semitones as often as tones
-    model.counts[STEP_LIMIT + 1], model.counts[STEP_LIMIT + 2] = 50, 150  # the model: a third as often
+    up, tone = (ON_ON, STEP_LIMIT + 1), (ON_ON, STEP_LIMIT + 2)
+    corpus.counts[up] = corpus.counts[tone] = 100  # semitones as often as tones
+    model.counts[up], model.counts[tone] = 50, 150  # the model: a third as often
     steps = calibration(corpus, model)
     gain = np.log(100.5 / 50.5 * 150.5 / 100.5)  # smoothed by half a count
-    assert steps[STEP_LIMIT + 1] - steps[STEP_LIMIT + 2] == pytest.approx(gain)
-    assert steps[STEP_LIMIT + 1] > 0 > steps[STEP_LIMIT + 2]
+    assert steps[up] - steps[tone] == pytest.approx(gain)
+    assert steps[up] > 0 > steps[tone]
 
 
 VOCAB = ["PAD", "Bar_None", "Position_0", "Position_4", "Program_52", "Program_53",
@@ -89,9 +104,10 @@ BAR, POS0, POS4, P52, P53, C4, CS4, D4, G4, DUR = range(1, 11)
 
 def tiny_prior(weight: float = 1.0) -> tuple[LinePrior, list[tuple[int, ...]]]:
     entries = [(i,) for i in range(len(VOCAB))] + [(P53, CS4), (POS4, P52, G4)]
-    steps = np.zeros(STEPS)
-    steps[STEP_LIMIT + 1] = np.log(4.0)  # a semitone up: four times as likely as the model says
-    return LinePrior.build(VOCAB, entries, [52, 53], steps, weight), entries
+    steps = np.zeros((SCALE_CLASSES, STEPS))
+    steps[OFF_ON, STEP_LIMIT + 1] = np.log(4.0)  # a semitone up onto the scale: four times as likely
+    steps[ON_OFF, STEP_LIMIT + 1] = np.log(0.5)  # a semitone up off it: half as likely
+    return LinePrior.build(VOCAB, entries, [52, 53], steps, (0, 2), weight), entries  # D major
 
 
 def test_line_prior_judges_each_entry_by_its_first_note() -> None:
@@ -99,11 +115,13 @@ def test_line_prior_judges_each_entry_by_its_first_note() -> None:
     # soprano (52) sang C4 at position 0; the alto (53) has not sung; position 4 is open
     state = prior.start([BAR, POS0, P52, C4, DUR, POS4, P52])
     weights = prior.log_weights(state)
-    assert weights[CS4] == pytest.approx(np.log(4.0))  # C4 -> C#4 in the soprano
+    assert weights[CS4] == pytest.approx(np.log(4.0))  # C4 -> C#4 in the soprano, onto D major's scale
     assert weights[D4] == 0.0 and weights[C4] == 0.0  # a tone, a repeated note: calibration 0
     assert np.isnan(weights[BAR]) and np.isnan(weights[DUR])  # no note
     assert np.isnan(weights[len(VOCAB)])  # the alto's first note is no step
     assert weights[len(VOCAB) + 1] == 0.0  # a new onset, then the soprano's G4: a fifth
+    in_c = replace(prior, scale=on_scale(C_MAJOR))  # C4 -> C#4 in C major: off the scale
+    assert in_c.log_weights(state)[CS4] == pytest.approx(np.log(0.5))
     # at position 0, where the soprano already sang, a second soprano note is a chord, not a step
     chord = prior.start([BAR, POS0, P52, C4, DUR, P52])
     assert np.isnan(prior.log_weights(chord)[CS4])
@@ -167,7 +185,7 @@ def test_a_calibrated_bundle_steps_like_its_corpus(tmp_path_factory: pytest.Temp
 
     # a corpus that only ever steps a semitone: the calibrated samples step so far more often
     semitones = LineCounts.empty()
-    semitones.counts[STEP_LIMIT + 1] = semitones.counts[STEP_LIMIT - 1] = 1000
+    semitones.counts[:, STEP_LIMIT + 1] = semitones.counts[:, STEP_LIMIT - 1] = 1000
     add_bundle_file(path, LINES, json.dumps({**lines, "corpus": {s: semitones.to_json() for s in corpus}}))
     composer = Composer.load(path)
     plain = composer.generate("bach", bars=8, seed=3, num=4, candidates=1, line_weight=0.0)

@@ -6,10 +6,11 @@ the model's in 12 %; Irish tunes 17 % against 10 %); it even does so when sample
 plainly, token by token, without guidance or grammar: it knows the harmony better than
 where each voice was. ``LinePrior`` multiplies the probability of every entry that gives
 a voice its next note by exp(``weight`` × the step's calibration), the log-ratio of how
-often the style's corpus and the model's own samples make that step
-(``music.lines.calibration``), and rescales those entries so that together they keep
-the probability the transformer gave them: it chooses among the notes, never between a
-note and a rest or a bar line. At weight 1 the samples' steps match the corpus's.
+often the style's corpus and the model's own samples make that step, from a note on or
+off the key's scale to one on or off it (``music.lines.calibration``), and rescales
+those entries so that together they keep the probability the transformer gave them: it
+chooses among the notes, never between a note and a rest or a bar line. At weight 1 the
+samples' steps match the corpus's, as far as each step can be judged on its own.
 
 Like ``VoiceLeadingRule`` (whose ``LineState`` it reads) it works on base tokens; an
 entry is judged by the first note it writes.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from composer.generate.counterpoint import LineState, VoiceLeadingRule
-from composer.music.lines import STEPS, step_class
+from composer.music.lines import SCALE_CLASSES, STEPS, on_scale, step_class
 
 _OWN_PROGRAM = -1  # the entry's first note belongs to the program written before the entry
 
@@ -36,17 +37,18 @@ class LinePrior:
     pitch: np.ndarray  # (V,) the first pitch an entry writes, -1 for none
     program: np.ndarray  # (V,) its program where the entry names it, _OWN_PROGRAM where not
     new_onset: np.ndarray  # (V,) bool: a Bar or Position token comes before that pitch
-    calibration: np.ndarray  # (STEPS,) log-weight of each step (music.lines.calibration)
+    calibration: np.ndarray  # (SCALE_CLASSES, STEPS) log-weight of each step (music.lines.calibration)
+    scale: np.ndarray  # (12,) bool: the pitch classes on the piece's key's scale
     weight: float
 
     @classmethod
     def build(cls, base_vocab: Sequence[str], entries: Sequence[tuple[int, ...]], programs: Iterable[int],
-              calibration: np.ndarray, weight: float = 1.0) -> LinePrior:
+              calibration: np.ndarray, key: tuple[int, int], weight: float = 1.0) -> LinePrior:
         """``programs``: the token programs that are voices; ``calibration``: the style's
-        (STEPS,) ``music.lines.calibration``."""
+        ``music.lines.calibration``; ``key``: (mode, tonic) of the piece."""
         calibration = np.asarray(calibration, dtype=np.float64)
-        if calibration.shape != (STEPS,):
-            raise ValueError(f"a line calibration has {STEPS} steps, not {calibration.shape}")
+        if calibration.shape != (SCALE_CLASSES, STEPS):
+            raise ValueError(f"a line calibration is {SCALE_CLASSES} × {STEPS}, not {calibration.shape}")
         programs = frozenset(int(p) for p in programs)
         size = len(entries)
         pitch = np.full(size, -1, dtype=np.int64)
@@ -63,7 +65,7 @@ class LinePrior:
                     pitch[index] = int(value)
                     break
         return cls(VoiceLeadingRule.build(base_vocab, entries, programs), pitch, program, new_onset,
-                   calibration, float(weight))
+                   calibration, on_scale(key), float(weight))
 
     def start(self, ids: Iterable[int]) -> LineState:
         return self.tracker.start(ids)
@@ -88,7 +90,9 @@ class LinePrior:
                 chosen = np.flatnonzero(mine & (self.new_onset == fresh))
                 if chosen.size == 0:
                     continue
-                out[chosen] = self.calibration[step_class(self.pitch[chosen] - previous)]
+                reached = self.pitch[chosen]
+                kind = 2 * int(self.scale[previous % 12]) + self.scale[reached % 12]
+                out[chosen] = self.calibration[kind, step_class(reached - previous)]
         return out
 
     def twist(self, scores: np.ndarray, allowed: np.ndarray, state: LineState) -> np.ndarray:

@@ -2,9 +2,13 @@
 
 A voice is read as one line, its highest note at each onset. ``LineCounts`` counts the
 steps (in semitones, within an octave either way) of every voice of a set of pieces: a
-style's corpus, or the samples a model writes in that style. ``calibration`` compares
-the two: the log-ratio of how often the corpus and the model make each step, which
-``generate.line_prior`` mixes into sampling so the model's lines step as the corpus's do.
+style's corpus, or the samples a model writes in that style. Each step is counted by
+whether the note it leaves and the note it reaches are on the scale of the piece's key
+(``music.keys.scale_pitch_classes``; minor with its raised sixth and seventh), so a
+semitone from the seventh degree to the tonic is told from a chromatic slide off the
+scale. ``calibration`` compares the two counts: the log-ratio of how often the corpus and
+the model make each (scale class, step), which ``generate.line_prior`` mixes into
+sampling so the model's lines step as the corpus's do.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from composer.music.facts import key_index
+from composer.music.keys import scale_pitch_classes
+
 if TYPE_CHECKING:
     import symusic
 
 STEP_LIMIT = 12  # steps beyond an octave are counted as an octave
 STEPS = 2 * STEP_LIMIT + 1
-LINES_FORMAT = 1
-SMOOTHING = 0.5  # added to every step's count: a step never seen is rare, not impossible
+# 2 × (left on the scale) + (reached on the scale): off → off, off → on, on → off, on → on
+SCALE_CLASSES = 4
+LINES_FORMAT = 2
+SMOOTHING = 0.5  # added to every count: a step never seen is rare, not impossible
 
 
 def top_line(onsets: np.ndarray, pitches: np.ndarray) -> np.ndarray:
@@ -45,27 +54,40 @@ def voice_lines(score: symusic.Score) -> list[np.ndarray]:
 
 
 def step_class(step: np.ndarray | int) -> np.ndarray:
-    """Steps in semitones → their index in ``LineCounts.counts``, clipped to an octave."""
+    """Steps in semitones → their column in ``LineCounts.counts``, clipped to an octave."""
     return np.clip(step, -STEP_LIMIT, STEP_LIMIT) + STEP_LIMIT
+
+
+def on_scale(key: tuple[int, int]) -> np.ndarray:
+    """(12,) bool: which pitch classes are on ``key``'s scale."""
+    mask = np.zeros(12, dtype=bool)
+    mask[list(scale_pitch_classes(key))] = True
+    return mask
 
 
 @dataclass
 class LineCounts:
-    """How many steps of each size, from an octave down to an octave up: (STEPS,)."""
+    """Steps counted by scale class and size (an octave down to an octave up): (SCALE_CLASSES, STEPS)."""
 
     counts: np.ndarray
 
     @classmethod
     def empty(cls) -> LineCounts:
-        return cls(np.zeros(STEPS))
+        return cls(np.zeros((SCALE_CLASSES, STEPS)))
 
-    def add(self, score: symusic.Score) -> None:
-        """Count the steps of every voice of ``score``."""
+    def add(self, score: symusic.Score, key: tuple[int, int] | None = None) -> None:
+        """Count the steps of every voice of ``score``, in ``key`` (None: the key
+        ``music.facts.key_index`` hears; a score with no key heard is skipped)."""
+        key = key if key is not None else key_index(score)
+        if key is None:
+            return
+        scale = on_scale(key)
         for line in voice_lines(score):
-            np.add.at(self.counts, step_class(np.diff(line)), 1)
+            kind = 2 * scale[line[:-1] % 12] + scale[line[1:] % 12]
+            np.add.at(self.counts, (kind, step_class(np.diff(line))), 1)
 
     def log_probabilities(self) -> np.ndarray:
-        """(STEPS,) log-probability of each step, smoothed."""
+        """(SCALE_CLASSES, STEPS) log-probability of each (scale class, step), smoothed."""
         smoothed = self.counts + SMOOTHING
         return np.log(smoothed / smoothed.sum())
 
@@ -77,14 +99,17 @@ class LineCounts:
         """Counts as ``to_json`` wrote them; ``ValueError`` for anything else."""
         if not isinstance(data, dict) or data.get("format") != LINES_FORMAT:
             raise ValueError(f"not line counts of format {LINES_FORMAT}")
-        counts = np.asarray(data.get("steps"), dtype=np.float64)
-        if counts.shape != (STEPS,) or not np.isfinite(counts).all() or (counts < 0).any():
-            raise ValueError(f"line counts need {STEPS} counts, none negative")
+        try:
+            counts = np.asarray(data.get("steps"), dtype=np.float64)
+        except (TypeError, ValueError):
+            counts = np.zeros(0)
+        if counts.shape != (SCALE_CLASSES, STEPS) or not np.isfinite(counts).all() or (counts < 0).any():
+            raise ValueError(f"line counts need {SCALE_CLASSES} × {STEPS} counts, none negative")
         return cls(counts)
 
 
 def count_lines(scores: Iterable[symusic.Score]) -> LineCounts:
-    """The steps of every voice of every score."""
+    """The steps of every voice of every score, each in the key heard in it."""
     counts = LineCounts.empty()
     for score in scores:
         counts.add(score)
@@ -92,10 +117,11 @@ def count_lines(scores: Iterable[symusic.Score]) -> LineCounts:
 
 
 def calibration(corpus: LineCounts, model: LineCounts) -> np.ndarray:
-    """(STEPS,) log p_corpus(step) − log p_model(step): what to add to a step's log-probability
-    so that a model whose samples step like ``model`` steps like ``corpus``."""
+    """(SCALE_CLASSES, STEPS) log p_corpus − log p_model of each (scale class, step): what to
+    add to a step's log-probability so that a model whose samples step like ``model``
+    steps like ``corpus``."""
     return corpus.log_probabilities() - model.log_probabilities()
 
 
-__all__ = ["LINES_FORMAT", "STEPS", "STEP_LIMIT", "LineCounts", "calibration", "count_lines", "step_class",
-           "top_line", "voice_lines"]
+__all__ = ["LINES_FORMAT", "SCALE_CLASSES", "STEPS", "STEP_LIMIT", "LineCounts", "calibration", "count_lines",
+           "on_scale", "step_class", "top_line", "voice_lines"]
