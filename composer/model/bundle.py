@@ -74,30 +74,29 @@ class Bundle:
     def chord_counts(self) -> dict[str, dict[str, Any]]:
         """Style → its chord counts as ``ChordCounts.to_json`` wrote them; {} when the
         bundle has none (one exported before them, or from a corpus of single lines)."""
-        if HARMONY not in self.config["files"]:
-            return {}
-        try:
-            counts = json.loads((self.path / HARMONY).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{self.path / HARMONY}: unreadable ({exc})") from None
+        counts = self._json_file(HARMONY)
         if not isinstance(counts, dict):
             raise BundleError(f"{self.path / HARMONY}: not a mapping of styles to chord counts")
         return counts
 
     @cached_property
-    def line_counts(self) -> dict[str, dict[str, Any]]:
+    def line_counts(self) -> dict[str, Any]:
         """``lines.json``: {"corpus": style → ``LineCounts.to_json``, "model": the same for
         the model's own samples, ...}; {} when the bundle has none."""
-        if LINES not in self.config["files"]:
-            return {}
-        try:
-            counts = json.loads((self.path / LINES).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{self.path / LINES}: unreadable ({exc})") from None
+        counts = self._json_file(LINES)
         if not isinstance(counts, dict) or not all(isinstance(counts.get(k, {}), dict)
                                                    for k in ("corpus", "model")):
             raise BundleError(f"{self.path / LINES}: not a mapping of sources to step counts")
         return counts
+
+    def _json_file(self, name: str) -> Any:
+        """The JSON file ``name`` of the bundle, {} when config.json does not list it."""
+        if name not in self.config["files"]:
+            return {}
+        try:
+            return json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{self.path / name}: unreadable ({exc})") from None
 
     def load_arrays(self) -> dict[str, Any]:
         """The weights as numpy arrays by parameter name, without torch (safetensors' numpy API)."""
