@@ -87,10 +87,10 @@ KEY_WEIGHT = 30.0
 # 4-bar prompt: 0.3-0.8 s once the model is loaded, benchmarks/candidates.py)
 CONTINUE_CANDIDATES = 8
 # How far generate and continue pull each voice's steps toward the style's corpus
-# (``generate.line_prior``); 1 calibrates fully: on 20 pieces per style (seed 7100, one
-# candidate) the share of semitone steps went from 0.12 to 0.22 in bach (Bach's own 0.24)
-# and from 0.10 to 0.21 in irish (0.17), the mean step from 2.4 to 2.3 and 2.8 to 2.6
-# semitones (2.3 in both corpora); at 0.5 half way. 0 turns it off.
+# (``generate.line_prior``); 1 calibrates fully, by construction, and was not tuned: on 20
+# pieces per style (seed 7200, two candidates) the share of semitone steps went from 0.14
+# to 0.21 in bach (Bach's own 0.24) and from 0.08 to 0.21 in mozart (0.20), the mean step
+# in palestrina from 3.0 to 2.4 semitones (2.3). 0 turns it off.
 LINE_WEIGHT = 1.0
 MAX_LINE_WEIGHT = 10.0  # beyond, the prior alone picks every note
 # samples per style whose steps the calibration counts (``calibrate_lines``), in runs of
@@ -356,14 +356,12 @@ class Composer:
         if corpus is None or model is None:
             return None
         from composer.model.bundle import BundleError
-        from composer.music.lines import LineCounts, calibration
+        from composer.music.lines import LineCounts, calibration, on_scale
 
         try:
             steps = calibration(LineCounts.from_json(corpus), LineCounts.from_json(model))
         except ValueError as exc:
             raise BundleError(f"{self.bundle.path}: lines.json, {settings.style}: {exc}") from None
-        from composer.music.lines import on_scale
-
         return replace(self._line_tracker, calibration=steps, scale=on_scale(key),
                        weight=settings.line_weight)
 
