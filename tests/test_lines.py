@@ -152,6 +152,12 @@ def test_add_bundle_file_checksums_it(tmp_path_factory: pytest.TempPathFactory, 
     shutil.copytree(tiny_bundle(tmp_path_factory), bundle)
     add_bundle_file(bundle, LINES, json.dumps({"corpus": {}}) + "\n")
     assert load_bundle(bundle).line_counts == {"corpus": {}}
+    # checksummed, but not counts this version reads: generating says which file and style
+    stale = {"format": 1, "steps": [0] * STEPS}
+    add_bundle_file(bundle, LINES, json.dumps({"corpus": {"bach": stale}, "model": {"bach": stale}}))
+    with pytest.raises(BundleError, match=r"lines\.json, bach"):
+        Composer.load(bundle).generate("bach", bars=2, key="C major")  # the prior needs a key
+    assert Composer.load(bundle).generate("bach", bars=2, key="C major", line_weight=0.0).ids  # off: unread
     (bundle / LINES).write_text(json.dumps({"corpus": {"bach": 1}}) + "\n")
     with pytest.raises(BundleError, match="sha256"):
         load_bundle(bundle)
