@@ -371,11 +371,11 @@ class Composer:
         import numpy as np
 
         from composer.generate.line_prior import LinePrior
-        from composer.music.lines import SCALE_CLASSES, STEPS
+        from composer.music.lines import STEP_CLASSES, STEPS
 
         tok = self.tokenizer
         programs = {int(t.partition("_")[2]) for t in tok.base_vocab if t.startswith("Program_")}
-        return LinePrior.build(tok.base_vocab, tok.entries, programs, np.zeros((SCALE_CLASSES, STEPS)),
+        return LinePrior.build(tok.base_vocab, tok.entries, programs, np.zeros((STEP_CLASSES, STEPS)),
                                (0, 0), 0.0)
 
     def line_counts(self, style: str, samples: int = LINE_SAMPLES, seed: int = 0) -> LineCounts:

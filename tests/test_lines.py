@@ -20,7 +20,7 @@ from composer.errors import ComposerError
 from composer.generate.line_prior import LinePrior
 from composer.model.bundle import LINES, BundleError, add_bundle_file, export_bundle, load_bundle
 from composer.music.lines import (
-    SCALE_CLASSES,
+    STEP_CLASSES,
     STEP_LIMIT,
     STEPS,
     LineCounts,
@@ -33,6 +33,7 @@ from composer.music.lines import (
 
 C_MAJOR = (0, 0)
 ON_ON, ON_OFF, OFF_ON = 3, 2, 1  # 2 × (left on the scale) + (reached on it)
+CLASH = 4  # added when the note reached is struck a semitone from another voice's
 
 Q = 480
 
@@ -61,7 +62,7 @@ def test_voice_lines_read_each_track_by_its_top_note() -> None:
 def test_line_counts_count_steps_by_scale_and_size() -> None:
     counts = LineCounts.empty()
     counts.add(two_voices(), C_MAJOR)
-    expected = np.zeros((SCALE_CLASSES, STEPS))
+    expected = np.zeros((STEP_CLASSES, STEPS))
     # G A, A G#, G# G#'': on->on, on->off, off->off (80 - 68 = 12, an octave, the last column);
     # C B, B C in the lower voice
     for kind, step in ((ON_ON, 2), (ON_OFF, -1), (0, 12), (ON_ON, -1), (ON_ON, 1)):
@@ -72,6 +73,18 @@ def test_line_counts_count_steps_by_scale_and_size() -> None:
     assert on_scale((1, 9)).nonzero()[0].tolist() == [0, 2, 4, 5, 6, 7, 8, 9, 11]  # A minor, F# and G# too
     heard = count_lines([two_voices()])  # in the key heard in the piece
     assert heard.counts.sum() == 5
+
+
+def test_line_counts_know_a_clash_struck_with_another_voice() -> None:
+    score = symusic.Score(Q)
+    score.tracks.append(part(52, [(0, 72), (1, 71), (2, 72)]))  # C5 B4 C5
+    score.tracks.append(part(53, [(0, 67), (1, 72), (2, 67)]))  # G4 C5 G4: C5 against B4
+    counts = LineCounts.empty()
+    counts.add(score, C_MAJOR)
+    expected = np.zeros((STEP_CLASSES, STEPS))
+    for kind, step in ((CLASH + ON_ON, -1), (ON_ON, 1), (CLASH + ON_ON, 5), (ON_ON, -5)):
+        expected[kind, STEP_LIMIT + step] += 1
+    assert counts.counts.tolist() == expected.tolist()
 
 
 def test_line_counts_json_round_trip_and_refusals() -> None:
@@ -104,9 +117,10 @@ BAR, POS0, POS4, P52, P53, C4, CS4, D4, G4, DUR = range(1, 11)
 
 def tiny_prior(weight: float = 1.0) -> tuple[LinePrior, list[tuple[int, ...]]]:
     entries = [(i,) for i in range(len(VOCAB))] + [(P53, CS4), (POS4, P52, G4)]
-    steps = np.zeros((SCALE_CLASSES, STEPS))
+    steps = np.zeros((STEP_CLASSES, STEPS))
     steps[OFF_ON, STEP_LIMIT + 1] = np.log(4.0)  # a semitone up onto the scale: four times as likely
     steps[ON_OFF, STEP_LIMIT + 1] = np.log(0.5)  # a semitone up off it: half as likely
+    steps[CLASH + OFF_ON, STEP_LIMIT + 2] = np.log(0.25)  # a tone onto it, clashing: a quarter
     return LinePrior.build(VOCAB, entries, [52, 53], steps, (0, 2), weight), entries  # D major
 
 
@@ -122,6 +136,10 @@ def test_line_prior_judges_each_entry_by_its_first_note() -> None:
     assert weights[len(VOCAB) + 1] == 0.0  # a new onset, then the soprano's G4: a fifth
     in_c = replace(prior, scale=on_scale(C_MAJOR))  # C4 -> C#4 in C major: off the scale
     assert in_c.log_weights(state)[CS4] == pytest.approx(np.log(0.5))
+    # the alto struck C#4 at position 4 first: the soprano's D4 clashes with it
+    after_alto = prior.start([BAR, POS0, P52, C4, DUR, P53, G4, DUR, POS4, P53, CS4, DUR, P52])
+    assert prior.log_weights(after_alto)[D4] == pytest.approx(np.log(0.25))
+    assert prior.log_weights(after_alto)[CS4] == pytest.approx(np.log(4.0))  # a unison: no clash
     # at position 0, where the soprano already sang, a second soprano note is a chord, not a step
     chord = prior.start([BAR, POS0, P52, C4, DUR, P52])
     assert np.isnan(prior.log_weights(chord)[CS4])

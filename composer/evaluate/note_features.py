@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.music.facts import downbeats, key_index
+from composer.music.lines import top_line
 
 if TYPE_CHECKING:
     import symusic
@@ -106,10 +107,8 @@ def melodic_intervals(table: NoteTable) -> np.ndarray:
     steps = []
     for voice in np.unique(table.voices):
         mine = table.voices == voice
-        onsets, pitches = table.onsets[mine], table.pitches[mine]
         # the top note of each chord is the part's line (notes are sorted by onset, pitch)
-        last_of_onset = np.append(onsets[1:] != onsets[:-1], True)
-        steps.append(np.diff(pitches[last_of_onset]))
+        steps.append(np.diff(top_line(table.onsets[mine], table.pitches[mine])))
     return np.concatenate(steps) if steps else np.zeros(0)
 
 

@@ -7,7 +7,8 @@ plainly, token by token, without guidance or grammar: it knows the harmony bette
 where each voice was. ``LinePrior`` multiplies the probability of every entry that gives
 a voice its next note by exp(``weight`` × the step's calibration), the log-ratio of how
 often the style's corpus and the model's own samples make that step, from a note on or
-off the key's scale to one on or off it (``music.lines.calibration``), and rescales
+off the key's scale to one on or off it, clashing or not with a note another voice has
+just struck (``music.lines.calibration``), and rescales
 those entries so that together they keep the probability the transformer gave them: it
 chooses among the notes, never between a note and a rest or a bar line. At weight 1 the
 samples' steps match the corpus's, as far as each step can be judged on its own.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from composer.generate.counterpoint import LineState, VoiceLeadingRule
-from composer.music.lines import SCALE_CLASSES, STEPS, on_scale, step_class
+from composer.music.lines import STEP_CLASSES, STEPS, clashes, on_scale, step_class
 
 _OWN_PROGRAM = -1  # the entry's first note belongs to the program written before the entry
 
@@ -37,7 +38,7 @@ class LinePrior:
     pitch: np.ndarray  # (V,) the first pitch an entry writes, -1 for none
     program: np.ndarray  # (V,) its program where the entry names it, _OWN_PROGRAM where not
     new_onset: np.ndarray  # (V,) bool: a Bar or Position token comes before that pitch
-    calibration: np.ndarray  # (SCALE_CLASSES, STEPS) log-weight of each step (music.lines.calibration)
+    calibration: np.ndarray  # (STEP_CLASSES, STEPS) log-weight of each step (music.lines.calibration)
     scale: np.ndarray  # (12,) bool: the pitch classes on the piece's key's scale
     weight: float
 
@@ -47,8 +48,8 @@ class LinePrior:
         """``programs``: the token programs that are voices; ``calibration``: the style's
         ``music.lines.calibration``; ``key``: (mode, tonic) of the piece."""
         calibration = np.asarray(calibration, dtype=np.float64)
-        if calibration.shape != (SCALE_CLASSES, STEPS):
-            raise ValueError(f"a line calibration is {SCALE_CLASSES} × {STEPS}, not {calibration.shape}")
+        if calibration.shape != (STEP_CLASSES, STEPS):
+            raise ValueError(f"a line calibration is {STEP_CLASSES} × {STEPS}, not {calibration.shape}")
         programs = frozenset(int(p) for p in programs)
         size = len(entries)
         pitch = np.full(size, -1, dtype=np.int64)
@@ -91,7 +92,11 @@ class LinePrior:
                 if chosen.size == 0:
                     continue
                 reached = self.pitch[chosen]
-                kind = 2 * int(self.scale[previous % 12]) + self.scale[reached % 12]
+                # at a new onset no other voice has struck yet; at this one, those that have
+                others = [] if fresh else [p for v, p in state.now.items() if v != voice]
+                struck = np.array(others, dtype=np.int64)
+                kind = (4 * clashes(reached, struck) + 2 * int(self.scale[previous % 12])
+                        + self.scale[reached % 12])
                 out[chosen] = self.calibration[kind, step_class(reached - previous)]
         return out
 
