@@ -89,8 +89,8 @@ CONTINUE_CANDIDATES = 8
 # How far generate and continue pull each voice's steps toward the style's corpus
 # (``generate.line_prior``); 1 calibrates fully, by construction, and was not tuned: on 20
 # pieces per style (seed 7200, two candidates) the share of semitone steps went from 0.14
-# to 0.21 in bach (Bach's own 0.24) and from 0.08 to 0.21 in mozart (0.20), the mean step
-# in palestrina from 3.0 to 2.4 semitones (2.3). 0 turns it off.
+# to 0.22 in bach (Bach's own 0.24) and from 0.08 to 0.24 in mozart (0.20), the mean step
+# in palestrina from 3.0 to 2.3 semitones (2.3). 0 turns it off.
 LINE_WEIGHT = 1.0
 MAX_LINE_WEIGHT = 10.0  # beyond, the prior alone picks every note
 # samples per style whose steps the calibration counts (``calibrate_lines``), in runs of
