@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.evaluate.note_features import melodic_intervals, note_table
+from composer.music.lines import CLASHING, voice_lines
 from composer.music.voices import is_monophonic_voice, out_of_range_share
 
 if TYPE_CHECKING:
@@ -140,8 +140,6 @@ def struck_clashes(score: symusic.Score) -> tuple[int, int]:
     """(pairs a semitone apart, pairs) over the notes that two different voices start at the
     same onset; a semitone apart is interval class 1: minor second, major seventh, minor ninth
     (the decoder's voice-leading rule refuses them in bach and palestrina)."""
-    from composer.generate.counterpoint import CLASHING
-
     starts, voices, pitches = [], [], []
     for number, track in enumerate(_pitched_tracks(score)):
         arrays = track.notes.numpy()
@@ -158,7 +156,7 @@ def struck_clashes(score: symusic.Score) -> tuple[int, int]:
             continue
         other_voice = voice[at][:, None] != voice[at][None, :]  # (k, k)
         upper = np.triu(other_voice, 1)
-        semitone = np.isin(np.abs(pitch[at][:, None] - pitch[at][None, :]) % 12, tuple(CLASHING))
+        semitone = np.isin(np.abs(pitch[at][:, None] - pitch[at][None, :]) % 12, CLASHING)
         pairs += int(upper.sum())
         clashes += int((upper & semitone).sum())
     return clashes, pairs
@@ -190,8 +188,8 @@ class VoiceReport:
 
 def line_motion(scores: Sequence[symusic.Score]) -> tuple[float | None, float | None]:
     """(share of semitone steps, mean absolute interval) over every voice's melodic steps
-    (``note_features.melodic_intervals``: each track's top line); (None, None) without steps."""
-    steps = [melodic_intervals(note_table(s)) for s in scores]
+    (``music.lines.voice_lines``: each track's top line); (None, None) without steps."""
+    steps = [np.diff(line) for score in scores for line in voice_lines(score)]
     every = np.abs(np.concatenate(steps)) if steps else np.zeros(0)
     if every.size == 0:
         return None, None

@@ -29,9 +29,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from composer.generate.voicing import BAR_START
+from composer.music.lines import CLASHING  # semitones mod 12: minor second (ninth), major seventh
 
 PERFECT = frozenset({0, 7})  # interval classes: unison/octave, fifth
-CLASHING = frozenset({1, 11})  # semitones mod 12: minor second (ninth), major seventh
 NO_FAULT, CLASH_FAULT, PARALLEL_FAULT = 0, 1, 2  # VoiceLeadingRule.fault, from harmless to worst
 _BAR, _POSITION, _PROGRAM, _PITCH = range(4)
 
@@ -137,5 +137,5 @@ class VoiceLeadingRule:
 # and the madrigals' 5.5 per 100 voice-pair motions are three times a chorale's).
 STRICT_VOICE_LEADING_STYLES = frozenset({"bach", "palestrina"})
 
-__all__ = ["CLASHING", "CLASH_FAULT", "NO_FAULT", "PARALLEL_FAULT", "STRICT_VOICE_LEADING_STYLES",
+__all__ = ["CLASH_FAULT", "NO_FAULT", "PARALLEL_FAULT", "STRICT_VOICE_LEADING_STYLES",
            "LineState", "VoiceLeadingRule", "is_clash", "is_parallel"]
