@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from composer.errors import ComposerError, OutputError
-from composer.io.outputs import current_umask, install_dir
+from composer.io.outputs import current_umask, install_dir, write_atomic
 from composer.model.checkpoint import (
     RUN_CHECKPOINTS,
     RUN_SUMMARY,
@@ -316,23 +316,15 @@ def export_bundle(
 
 
 def add_bundle_file(path: Path, name: str, text: str) -> Bundle:
-    """Write (or replace) the file ``name`` of the bundle at ``path`` and its checksum in
-    config.json; each is written to a temporary file and renamed into place, the file first,
-    so an interruption leaves the old file or a bundle that refuses to load, never a
-    silently unchecked one."""
+    """Write (or replace) the file ``name`` of the bundle at ``path``, then its checksum in
+    config.json, each atomically: an interruption leaves the old file or a bundle that
+    refuses to load, never a silently unchecked one."""
     bundle = load_bundle(path)
     if not _plain_name(name) or "/" in name or name in (CONFIG, WEIGHTS):
         raise BundleError(f"{name}: not a file a bundle can gain")
-    config = dict(bundle.config)
-    for target, content in ((path / name, text), (path / CONFIG, None)):
-        if content is None:
-            config["files"] = {**config["files"], name: sha256_file(path / name)}
-            content = json.dumps(config, indent=2) + "\n"
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(content, encoding="utf-8")
-        with partial.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+    write_atomic(path / name, text.encode("utf-8"))
+    config = {**bundle.config, "files": {**bundle.config["files"], name: sha256_file(path / name)}}
+    write_atomic(path / CONFIG, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     return load_bundle(path)
 
 
