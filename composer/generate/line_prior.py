@@ -36,8 +36,9 @@ class LinePrior:
 
     tracker: VoiceLeadingRule  # follows each voice's notes (no rule is checked)
     pitch: np.ndarray  # (V,) the first pitch an entry writes, -1 for none
-    program: np.ndarray  # (V,) its program where the entry names it, _OWN_PROGRAM where not
-    new_onset: np.ndarray  # (V,) bool: a Bar or Position token comes before that pitch
+    # program (_OWN_PROGRAM: entries that name none) → the entries whose first note is that
+    # program's, as (those opening a new onset before it, those at the open onset): index arrays
+    first_notes: dict[int, tuple[np.ndarray, np.ndarray]]
     calibration: np.ndarray  # (STEP_CLASSES, STEPS) log-weight of each step (music.lines.calibration)
     scale: np.ndarray  # (12,) bool: the pitch classes on the piece's key's scale
     weight: float
@@ -65,7 +66,12 @@ class LinePrior:
                 elif name == "Pitch":
                     pitch[index] = int(value)
                     break
-        return cls(VoiceLeadingRule.build(base_vocab, entries, programs), pitch, program, new_onset,
+        # per decoding step only these few index arrays are read, never the (V,) masks again
+        first_notes = {}
+        for voice in (_OWN_PROGRAM, *sorted(programs)):
+            mine = (program == voice) & (pitch >= 0)
+            first_notes[voice] = (np.flatnonzero(mine & new_onset), np.flatnonzero(mine & ~new_onset))
+        return cls(VoiceLeadingRule.build(base_vocab, entries, programs), pitch, first_notes,
                    calibration, on_scale(key), float(weight))
 
     def start(self, ids: Iterable[int]) -> LineState:
@@ -80,15 +86,15 @@ class LinePrior:
         onset (a chord, not a step)."""
         out = np.full(self.pitch.shape, np.nan)
         merged = {**state.before, **state.now}  # each voice's last note once a new onset opens
-        voices = set(merged) | ({state.program} if state.program is not None else set())
-        for voice in voices:
-            mine = (self.program == voice) | ((self.program == _OWN_PROGRAM) & (state.program == voice))
-            mine &= self.pitch >= 0
+        none = (np.zeros(0, dtype=np.int64),) * 2
+        for voice in set(merged) | ({state.program} if state.program is not None else set()):
+            named = self.first_notes.get(voice, none)
+            unnamed = self.first_notes[_OWN_PROGRAM] if state.program == voice else none
             for fresh, previous in ((True, merged.get(voice)),
                                     (False, None if voice in state.now else state.before.get(voice))):
                 if previous is None:
                     continue
-                chosen = np.flatnonzero(mine & (self.new_onset == fresh))
+                chosen = np.concatenate([named[not fresh], unnamed[not fresh]])
                 if chosen.size == 0:
                     continue
                 reached = self.pitch[chosen]
