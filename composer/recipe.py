@@ -28,7 +28,7 @@ from typing import Any
 from composer.api import LINE_SAMPLES
 from composer.corpus.build import CorpusConfig, CorpusResult, build_corpus, style_summary
 from composer.errors import ConfigError
-from composer.model.bundle import Bundle, export_bundle
+from composer.model.bundle import LINES, Bundle, add_bundle_file, export_bundle
 from composer.model.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
 from composer.tokens.pieces import NOT_MADE  # a step never made is announced without a reason
 from composer.tokens.settings import TokenizerSettings
@@ -67,6 +67,9 @@ class ExportConfig:
     # pieces per style the model writes to calibrate its lines against the corpus's
     # (``api.calibrate_lines``; needs corpus_dir); 0 leaves the lines uncalibrated
     line_samples: int = LINE_SAMPLES
+    # an earlier export of the same weights (the recipe's first one, before evaluating):
+    # its calibrated lines.json is kept instead of having the model write the samples again
+    calibrated: Bundle | None = None
 
     def validate(self) -> None:
         if self.checkpoint not in CHECKPOINTS:
@@ -81,6 +84,8 @@ class ExportConfig:
 def export_run(config: ExportConfig, progress: Callable[[str, int, int], None] | None = None) -> Bundle:
     """Write a model bundle from a training run (see ``ExportConfig``); return it, verified."""
     config.validate()
+    # read now: the earlier export may be the very folder export_bundle replaces
+    earlier = (config.calibrated.weights_sha256, config.calibrated.line_counts) if config.calibrated else None
     styles: dict[str, dict[str, Any]] | None = None
     if config.corpus_dir is not None:
         styles = style_summary(config.corpus_dir)
@@ -106,6 +111,10 @@ def export_run(config: ExportConfig, progress: Callable[[str, int, int], None] |
                            checkpoint="" if config.checkpoint == "last" else "best", force=config.force,
                            notes=notes, evaluation=evaluation, report_dir=config.report_dir)
     if config.line_samples and bundle.line_counts.get("corpus"):
+        if (earlier is not None and earlier[0] == bundle.weights_sha256
+                and earlier[1].get("model_samples") == config.line_samples
+                and earlier[1].get("corpus") == bundle.line_counts["corpus"]):
+            return add_bundle_file(bundle.path, LINES, json.dumps(earlier[1]) + "\n")
         from composer.api import calibrate_lines
 
         bundle = calibrate_lines(bundle.path, config.line_samples, progress=progress)
@@ -281,6 +290,7 @@ def run_recipe(config: RecipeConfig, callbacks: RecipeCallbacks | None = None) -
                                 calls.progress)
         done("evaluate", report)
         export.report_dir = config.report_dir
+        export.calibrated = bundle
         bundle = export_run(export, calls.progress)
         done("export", bundle)
     return RecipeResult(bundle=bundle, corpus=corpus, tokenizer=tokenizer_result, tokens=tokens_result,

@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from composer.cli import cli
 from composer.corpus.build import read_manifest
 from composer.corpus.split import SPLITS
 from composer.errors import ConfigError
-from composer.model.bundle import load_bundle
+from composer.model.bundle import Bundle, load_bundle
 from composer.recipe import RecipeCallbacks, RecipeConfig, RecipeResult, run_recipe
 from composer.tokens.settings import TokenizerSettings
 from composer.tokens.shards import read_meta, read_split, shards_stale_reason
@@ -203,12 +204,23 @@ def test_damaged_or_foreign_outputs_are_made_again(first_run: tuple[Path, Recipe
 
 @pytest.mark.slow
 def test_run_recipe_with_evaluation_ships_the_report_checksummed(
-        first_run: tuple[Path, RecipeResult, Calls], tmp_path: Path) -> None:
+        first_run: tuple[Path, RecipeResult, Calls], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import composer.api
+
     root = _copy(first_run, tmp_path)
     calls = Calls()
+    calibrations: list[Path] = []
+    calibrate = composer.api.calibrate_lines
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> Bundle:
+        calibrations.append(path)
+        return calibrate(path, *args, **kwargs)
+    monkeypatch.setattr(composer.api, "calibrate_lines", counted)
     result = run_recipe(_config(root, evaluate=True, samples=1, force=True), calls.callbacks())
     assert [n for n, of, _ in calls.stages] == [1, 2, 3, 4, 5, 6] and calls.stages[0][1] == 6
     assert calls.done == ["corpus", "export", "evaluate", "export"]
+    # the model wrote its calibration samples once: the second export keeps the first one's
+    assert calibrations == [root / "model"] and result.bundle.line_counts["model"]
     assert result.report is not None and (root / "run" / "evaluation" / "report.json").is_file()
     files = load_bundle(root / "model").config["files"]
     assert {"evaluation/report.json", "evaluation/report.md"} <= set(files)

@@ -144,3 +144,32 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
     ddp_loss = next(x["loss"] for x in lines if "loss" in x and x["step"] == 6)
     assert abs(ddp_loss - single["final_loss"]) < 1e-3  # same global batch, split over 2 ranks
     assert list_checkpoints(tmp_path / "ddp" / "checkpoints")
+
+
+def test_init_from_a_bundle_starts_from_its_weights_and_architecture(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from bundle_fixture import tiny_bundle
+    from test_tokenizer import build_tiny
+
+    from composer.model.bundle import load_bundle
+
+    bundle = load_bundle(tiny_bundle(tmp_path_factory))
+    tokens = build_tiny(tmp_path_factory).tokens_dir
+    # learning rate 0: the one step leaves the weights as they started; [model] says 3 layers
+    config = tiny_config(max_steps=1, eval_every=1, eval_windows=2, learning_rate=0, min_learning_rate=0,
+                         warmup_steps=0, init_from=f'"{bundle.path.as_posix()}"')
+    config.model.n_layer = 3
+    train(tokens, tmp_path / "run", config)
+    (checkpoint,) = list_checkpoints(tmp_path / "run" / "checkpoints")
+    started = bundle.load_model()
+    model = MusicTransformer(started.config)
+    _, saved = load_checkpoint(checkpoint, model)
+    assert saved["train"]["model"]["n_layer"] == started.config.n_layer != 3
+    assert saved["train"]["init_from"] == bundle.path.as_posix()
+    for name, weights in started.state_dict().items():
+        assert torch.equal(model.state_dict()[name], weights), name
+    # tokens from another tokenizer are refused before any training
+    with pytest.raises(ConfigError, match="not tokenized with"):
+        train(write_token_shards(tmp_path / "other"), tmp_path / "run2",
+              tiny_config(max_steps=1, init_from=f'"{bundle.path.as_posix()}"'))
+    assert not (tmp_path / "run2" / "checkpoints").exists()

@@ -13,6 +13,7 @@ Examples:
   composer train data/tokens -o runs/default --config configs/default.toml
   composer train data/tokens -o runs/smoke --config configs/tiny.toml --set max_steps=100
   composer train data/tokens -o runs/default --resume          # after an interruption
+  composer train data/tokens -o runs/longer --config configs/default_longer.toml --init models/default
   composer train data/tokens -o runs/gpu --config configs/default.toml --device cuda --set batch_size=128
   torchrun --nproc_per_node=2 -m composer train data/tokens -o runs/ddp --config configs/tiny.toml
 """)
@@ -25,14 +26,19 @@ Examples:
               help="Override a setting, e.g. --set max_steps=200 --set model.n_layer=4.")
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the config's, auto).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint.")
+@click.option("--init", "init_from", type=click.Path(path_type=Path), default=None,
+              help="Start from this model bundle's weights (fine-tune it, or train it longer); "
+                   "TOKENS_DIR must be tokenized with its tokenizer.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(tokens_dir: Path, run_dir: Path, config_path: Path | None, overrides: tuple[str, ...],
-          device: str | None, resume: bool, quiet: bool) -> None:
+          device: str | None, resume: bool, init_from: Path | None, quiet: bool) -> None:
     """Train a transformer on TOKENS_DIR (made by 'composer tokenize')."""
     from composer.train.config import load_config
     from composer.train.loop import train as run_training
 
     config = load_config(config_path, train_settings(overrides, device))
+    if init_from is not None:
+        config.init_from = str(init_from)
     bar: dict[str, Any] = {}
 
     def on_step(info: dict[str, Any]) -> None:

@@ -41,6 +41,9 @@ class TrainConfig:
     device: str = "auto"  # "cpu", "cuda", "cuda:1" or "auto"
     dtype: str = "float32"  # "float32" or "bfloat16" (autocast)
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # a model bundle whose weights start the run (fine-tuning, or training a shipped model
+    # longer); its architecture replaces [model], and the tokens must come from its tokenizer
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,9 @@ from typing import Any
 import torch
 
 from composer.errors import ConfigError
+from composer.io.digest import sha256_file
 from composer.io.outputs import write_atomic
+from composer.model.bundle import Bundle, load_bundle
 from composer.model.checkpoint import (
     RUN_CHECKPOINTS,
     RUN_SUMMARY,
@@ -101,6 +103,22 @@ def evaluate_loss(model: MusicTransformer, data: TokenData, config: TrainConfig,
     }
 
 
+def _start_bundle(config: TrainConfig, tokens_dir: Path, vocab_size: int) -> Bundle:
+    """The bundle ``config.init_from`` names, checked against the tokens; ``config.model``
+    becomes its architecture (the [model] table of the config file does not apply)."""
+    bundle = load_bundle(Path(config.init_from))
+    tokens_tokenizer = tokens_dir / TOKENIZER_FILE
+    if not tokens_tokenizer.is_file() or sha256_file(tokens_tokenizer) != sha256_file(bundle.tokenizer_path):
+        raise ConfigError(f"{tokens_dir}: not tokenized with {bundle.path}'s tokenizer; run "
+                          f"'composer tokenize CORPUS --tokenizer {bundle.tokenizer_path} -o TOKENS' first")
+    model = ModelConfig.from_dict(bundle.config["model"])
+    if model.vocab_size != vocab_size:
+        raise ConfigError(f"{bundle.path}: its model has {model.vocab_size} token ids, "
+                          f"the tokens {vocab_size}")
+    config.model = model
+    return bundle
+
+
 def _autocast(device: torch.device, dtype: str) -> Any:
     if dtype == "bfloat16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -129,6 +147,7 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
         raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the "
                           f"{dist_info.world} processes")
     ckpt_dir = run_dir / RUN_CHECKPOINTS
+    start_bundle = _start_bundle(config, tokens_dir, data.vocab_size) if config.init_from else None
     torch.manual_seed(config.seed)
     model = MusicTransformer(config.model)
     optimizer_state = None
@@ -153,6 +172,8 @@ def train(tokens_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = F
     elif list(ckpt_dir.glob("step-*")):
         raise ConfigError(f"{run_dir}: already holds a run; pass --resume to continue it or "
                           "choose another folder")
+    elif start_bundle is not None:  # a resumed run's weights come from its checkpoint instead
+        model.load_state_dict(start_bundle.load_model().state_dict())
     model.to(device)
     optimizer = make_optimizer(model, config)
     if optimizer_state is not None:
