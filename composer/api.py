@@ -421,10 +421,11 @@ class Composer:
         tok = self.tokenizer
         return OnsetRules.build(tok.base_vocab, tok.entries, tok.voice_limits())
 
-    def _key_for(self, settings: GenerationSettings, fallback: tuple[int, int] | None
+    def _key_for(self, settings: GenerationSettings, fallback: tuple[int, int] | None, piece: int = 0
                  ) -> tuple[int, int] | None:
         """The key to write in: ``--key``, else ``fallback`` (a prompt's), else one drawn
-        from the style's keys in the corpus (with the seed), else none."""
+        from the style's keys in the corpus (with the seed; each ``piece`` of a batch its
+        own draw), else none."""
         from composer.music.keys import key_from_name, parse_key
 
         if settings.key:
@@ -438,7 +439,8 @@ class Composer:
         import numpy as np
 
         weights = np.array([float(shares[k]) for k in names])
-        pick = np.random.default_rng([settings.seed, 7]).choice(len(names), p=weights / weights.sum())
+        entropy = [settings.seed, 7] + ([piece] if piece else [])  # piece 0: what one piece draws
+        pick = np.random.default_rng(entropy).choice(len(names), p=weights / weights.sum())
         return key_from_name(names[int(pick)])
 
     def _tempo_for(self, settings: GenerationSettings) -> float | None:
@@ -806,6 +808,8 @@ class Composer:
     def generate(self, style: str, bars: int = 16, seed: int = 0, num: int = 1,
                  **options: Any) -> Piece | list[Piece]:
         """Write ``bars`` new bars in ``style``; a list when ``num > 1``."""
+        import numpy as np
+
         from composer.generate.fit import fit_to_bars
 
         settings = GenerationSettings(style=style, bars=bars, seed=seed, **options)
@@ -814,18 +818,26 @@ class Composer:
         # no second fiddle
         voices = None if settings.instruments else self._corpus_voices(style)
         settings = self._default_instruments(settings)
-        key = self._key_for(settings, None)
-        prompt = self.tokenizer.prefix(style, key)
         tempo = self._tempo_for(settings)
-        pieces = []
-        decoded_all = self._decode(prompt, bars, settings, num * settings.candidates, None, voices=voices,
-                                   prior=self._line_prior(settings, key))
-        for decoded, score, verdict in self._choose(decoded_all, settings, key):
-            score = fit_to_bars(score, bars, tempo)
-            pieces.append(Piece(score, decoded.ids, self._provenance(
-                settings, command="generate", **self._written_in(key, tempo), **verdict),
-                decoded.ending, decoded.forced_bars))
-        return pieces[0] if num == 1 else pieces
+        # without --key each piece draws its own key, so that a batch samples the style's
+        # keys rather than writing every piece in one; the pieces in one key decode together
+        by_key: dict[tuple[int, int] | None, list[int]] = {}
+        for piece in range(num):
+            by_key.setdefault(self._key_for(settings, None, piece), []).append(piece)
+        pieces: list[Piece | None] = [None] * num
+        for batch, (key, indices) in enumerate(by_key.items()):
+            stream = (settings.seed if batch == 0
+                      else int(np.random.SeedSequence([settings.seed, batch]).generate_state(1)[0]))
+            decoded_all = self._decode(self.tokenizer.prefix(style, key), bars,
+                                       replace(settings, seed=stream), len(indices) * settings.candidates,
+                                       None, voices=voices, prior=self._line_prior(settings, key))
+            for index, (decoded, score, verdict) in zip(indices, self._choose(decoded_all, settings, key),
+                                                        strict=True):
+                pieces[index] = Piece(fit_to_bars(score, bars, tempo), decoded.ids, self._provenance(
+                    settings, command="generate", **self._written_in(key, tempo), **verdict),
+                    decoded.ending, decoded.forced_bars)
+        written = [p for p in pieces if p is not None]
+        return written[0] if num == 1 else written
 
     def continue_(self, prompt: str | Path | symusic.Score, style: str, bars: int = 8,
                   seed: int = 0, num: int = 1, prompt_bars: int | None = None,

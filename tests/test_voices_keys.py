@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from test_tokenizer import build_tiny
 from tokens_fixture import write_token_shards
 
-from composer.api import Composer
+from composer.api import Composer, GenerationSettings
 from composer.cli import cli
 from composer.errors import ConfigError
 from composer.evaluate.voice_measures import is_monophonic
 from composer.generate.critic import best_candidate, critique
-from composer.music.facts import pitch_class_durations
+from composer.music.facts import key_name, pitch_class_durations
 from composer.music.keys import key_from_name, parse_key, signature_margin, transpose_key
 from composer.music.voices import voice_indexes
 from composer.tokens.shards import read_split
@@ -329,3 +329,21 @@ def test_generate_writes_only_the_voices_the_styles_corpus_has(composer: Compose
     assert composer._corpus_voices("bach") == {composer.tokenizer.token_program(52, 0)}
     assert programs(composer.generate("bach", bars=2, seed=0, max_entries_per_bar=48).ids) <= \
         {composer.tokenizer.token_program(52, 0)}
+
+
+def test_each_piece_of_a_batch_draws_its_own_key(composer: Composer, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = {"bars": 2, "max_entries_per_bar": 32, "style_strength": 1.0}
+    monkeypatch.setitem(composer.bundle.config, "styles",
+                        {"bach": {"keys": {"G major": 0.4, "A minor": 0.3, "D major": 0.3}}})
+    drawn = {composer._key_for(GenerationSettings(style="bach", seed=3), None, piece) for piece in range(12)}
+    assert len(drawn) > 1  # the tiny corpus's bach has several keys
+    batch = composer.generate("bach", seed=3, num=6, **options)
+    assert [p.provenance["written_key"] for p in batch] == [
+        key_name(*composer._key_for(GenerationSettings(style="bach", seed=3), None, i)) for i in range(6)]
+    alone = composer.generate("bach", seed=3, **options)
+    assert alone.provenance["written_key"] == batch[0].provenance["written_key"]
+    again = composer.generate("bach", seed=3, num=6, **options)
+    assert [p.ids for p in again] == [p.ids for p in batch]
+    # a batch in one key given by --key decodes as one batch, as before
+    assert len({p.provenance["written_key"] for p in composer.generate("bach", seed=3, num=3, key="G",
+                                                                         **options)}) == 1

@@ -45,8 +45,8 @@ def _sampling_options(function: Any) -> Any:
         ),
         click.option("--time-signature", default=None, help="Meter, e.g. 3/4 or 6/8."),
         click.option("--key", default=None,
-                     help="Key to write in, e.g. D, F#m, 'Bb major' (default: generate draws one "
-                          "from the style's keys, continue keeps the prompt's)."),
+                     help="Key to write in, e.g. D, F#m, 'Bb major' (default: generate draws one per "
+                          "piece from the style's keys, continue keeps the prompt's)."),
         click.option("--strict-key", is_flag=True,
                      help="Also leave out every pitch outside the key's scale."),
         click.option("--candidates", type=int, default=None,
