@@ -173,3 +173,16 @@ def test_init_from_a_bundle_starts_from_its_weights_and_architecture(
         train(write_token_shards(tmp_path / "other"), tmp_path / "run2",
               tiny_config(max_steps=1, init_from=f'"{bundle.path.as_posix()}"'))
     assert not (tmp_path / "run2" / "checkpoints").exists()
+
+
+def test_train_init_from_no_bundle_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    tokens = write_token_shards(tmp_path / "tok")
+    result = CliRunner().invoke(cli, ["train", str(tokens), "-o", str(tmp_path / "run"), "--config",
+                                      str(TINY_TOML), "--init", str(tmp_path / "nothing"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "no model bundle" in result.output
+    assert not (tmp_path / "run" / "checkpoints").exists()
