@@ -824,7 +824,7 @@ class Composer:
         by_key: dict[tuple[int, int] | None, list[int]] = {}
         for piece in range(num):
             by_key.setdefault(self._key_for(settings, None, piece), []).append(piece)
-        pieces: list[Piece | None] = [None] * num
+        chosen: dict[int, Piece] = {}
         for batch, (key, indices) in enumerate(by_key.items()):
             stream = (settings.seed if batch == 0
                       else int(np.random.SeedSequence([settings.seed, batch]).generate_state(1)[0]))
@@ -833,11 +833,11 @@ class Composer:
                                        None, voices=voices, prior=self._line_prior(settings, key))
             for index, (decoded, score, verdict) in zip(indices, self._choose(decoded_all, settings, key),
                                                         strict=True):
-                pieces[index] = Piece(fit_to_bars(score, bars, tempo), decoded.ids, self._provenance(
+                chosen[index] = Piece(fit_to_bars(score, bars, tempo), decoded.ids, self._provenance(
                     settings, command="generate", **self._written_in(key, tempo), **verdict),
                     decoded.ending, decoded.forced_bars)
-        written = [p for p in pieces if p is not None]
-        return written[0] if num == 1 else written
+        pieces = [chosen[index] for index in range(num)]
+        return pieces[0] if num == 1 else pieces
 
     def continue_(self, prompt: str | Path | symusic.Score, style: str, bars: int = 8,
                   seed: int = 0, num: int = 1, prompt_bars: int | None = None,
