@@ -28,6 +28,7 @@ from typing import Any
 from composer.api import LINE_SAMPLES
 from composer.corpus.build import CorpusConfig, CorpusResult, build_corpus, style_summary
 from composer.errors import ConfigError
+from composer.evaluate import SAMPLES_PER_STYLE
 from composer.model.bundle import LINES, Bundle, add_bundle_file, export_bundle
 from composer.model.checkpoint import RUN_CHECKPOINTS, RUN_SUMMARY, list_checkpoints
 from composer.tokens.pieces import NOT_MADE  # a step never made is announced without a reason
@@ -166,7 +167,7 @@ class RecipeConfig:
     overrides: list[str] = field(default_factory=list)  # training settings as KEY=VALUE
     device: str | None = None  # "cpu", "cuda" or "auto"; None: the config's
     evaluate: bool = False  # also evaluate the bundle and export it again with the report
-    samples: int = 20  # samples per style for the evaluation
+    samples: int = SAMPLES_PER_STYLE  # samples per style for the evaluation
     notes_path: Path | None = None  # Markdown appended to MODEL_CARD.md
     force: bool = False  # replace an existing bundle folder
     workers: int = 0  # processes for the corpus, tokenizer, tokens and evaluation; 0: one per core

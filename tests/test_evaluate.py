@@ -36,6 +36,7 @@ from composer.evaluate.style_classifier import (
     balanced_accuracy,
     confusion_matrix,
     train_style_classifier,
+    wilson_interval,
 )
 from composer.model.likelihood import sequence_nll
 from composer.model.transformer import ModelConfig, MusicTransformer
@@ -103,6 +104,17 @@ def test_confusion_matrix_and_accuracies_by_hand() -> None:
     assert matrix.tolist() == [[3, 1], [0, 1]]
     assert accuracy(matrix) == pytest.approx(4 / 5)
     assert balanced_accuracy(matrix) == pytest.approx((3 / 4 + 1 / 1) / 2)
+
+
+def test_wilson_interval_by_hand_and_at_the_edges() -> None:
+    low, high = wilson_interval(9, 20)  # 0.45 of 20 pieces
+    assert (low, high) == (pytest.approx(0.2582, abs=1e-4), pytest.approx(0.6579, abs=1e-4))
+    assert wilson_interval(0, 20)[0] == 0.0 and 0.1 < wilson_interval(0, 20)[1] < 0.2
+    assert wilson_interval(20, 20)[1] == 1.0 and 0.8 < wilson_interval(20, 20)[0] < 0.9
+    narrow, wide = wilson_interval(20, 40), wilson_interval(10, 20)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]  # more pieces, a narrower interval
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
 
 
 def test_judge_separates_separable_styles_and_weights_small_classes() -> None:
@@ -272,6 +284,9 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
         assert entry["model"] > 0 and entry["5-gram"] > 0 and entry["unigram"] > 0
     judged = report["style_accuracy"]
     assert np.array(judged["generated"]["confusion"]).sum() == 4
+    for style in ("bach", "irish"):  # 2 pieces each: the interval holds the share and is wide
+        low, high = judged["generated"]["interval_by_style"][style]
+        assert low <= judged["generated"]["by_style"][style] <= high and high - low > 0.5
     assert report["key_consistency"]["overall"]["continuations"] == 2
     assert set(report["novelty"]["by_style"]) == {"bach", "irish"}
     assert set(report["distribution_overlap"]["by_style"]["bach"]) == {
@@ -286,6 +301,7 @@ def test_evaluate_writes_a_complete_report(tmp_path: Path, small_corpus: Path,
     assert saved["validity"]["rate"] == 1.0
     markdown = (out / "report.md").read_text()
     assert "## Bits per note" in markdown and "## Novelty" in markdown
+    assert "95 % interval (Wilson)" in markdown
     assert "## Harmonization" in markdown and "## Variation" in markdown
     assert f"**Closed by the model at 2 bars: {valid['model_closed']}/4**" in markdown
     assert "after fitting, 4/4 have exactly 2 bars" in markdown

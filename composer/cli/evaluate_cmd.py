@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from composer.evaluate import CRITIC_CANDIDATES
+from composer.evaluate import CRITIC_CANDIDATES, SAMPLES_PER_STYLE
 
 
 @click.command(epilog="""\b
@@ -22,7 +22,7 @@ Examples:
               help="The corpus the model was trained on (composer corpus build).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Report folder: report.json, report.md and PNG plots.")
-@click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=SAMPLES_PER_STYLE, show_default=True,
               help="Generated pieces per style.")
 @click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True,
               help="Bars per generated piece.")

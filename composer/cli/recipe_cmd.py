@@ -15,6 +15,7 @@ import click
 
 from composer.cli.export_cmd import describe_bundle
 from composer.cli.progress import progress_bar
+from composer.evaluate import SAMPLES_PER_STYLE
 
 if TYPE_CHECKING:
     from composer.recipe import RecipeConfig
@@ -50,7 +51,7 @@ Run it again after an interruption: every finished step is reused, training resu
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the config's).")
 @click.option("--evaluate", "run_evaluation", is_flag=True,
               help="Also run 'composer evaluate' and put its report into the bundle.")
-@click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=SAMPLES_PER_STYLE, show_default=True,
               help="Samples per style for --evaluate.")
 @click.option("--notes", "notes_path", type=click.Path(path_type=Path), default=None,
               help="Markdown appended to MODEL_CARD.md.")

@@ -11,7 +11,7 @@ import numpy as np
 
 from composer.api import CONTINUE_CANDIDATES
 from composer.errors import ConfigError
-from composer.evaluate import CRITIC_CANDIDATES
+from composer.evaluate import CRITIC_CANDIDATES, SAMPLES_PER_STYLE
 
 if TYPE_CHECKING:
     import symusic
@@ -30,7 +30,7 @@ class EvaluateConfig:
     model: Path | None = None  # bundle folder; None = the default model
     tokens_dir: Path | None = None  # shards made with the model's tokenizer; None = tokenize here
     split: str = "val"  # split for bits per note
-    samples: int = 20  # generated pieces per style
+    samples: int = SAMPLES_PER_STYLE  # generated pieces per style
     bars: int = 16  # bars per generated piece
     prompts: int = 10  # continuations per style, for key keeping
     prompt_bars: int = 4  # bars of a test piece given as the prompt

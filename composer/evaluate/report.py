@@ -27,6 +27,13 @@ def _f(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _share(section: dict[str, Any], style: str) -> str:
+    """A style's judged share with its 95 % interval where the report has one."""
+    interval = (section.get("interval_by_style") or {}).get(style)
+    share = _f(section["by_style"].get(style))
+    return f"{share} ({_f(interval[0])}–{_f(interval[1])})" if interval else share
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(row) + " |" for row in rows), ""]
@@ -70,13 +77,15 @@ def markdown(report: dict[str, Any]) -> str:
                   "column, single samples without the critic (`--candidates 1`). The critic "
                   "ranks by the model's own style likelihood, key agreement and sanity checks; it never "
                   "sees this judge or its features.", ""]
-    rows = [[style, _f(gen["by_style"].get(style)),
-             *([_f(one["by_style"].get(style))] if one else []), _f(real["by_style"].get(style))]
+    rows = [[style, _share(gen, style), *([_share(one, style)] if one else []), _share(real, style)]
             for style in judged["styles"]]
     rows.append(["**accuracy**", _f(gen["accuracy"]), *([_f(one["accuracy"])] if one else []),
                  _f(real["accuracy"])])
     rows.append(["**balanced accuracy**", _f(gen["balanced_accuracy"]),
                  *([_f(one["balanced_accuracy"])] if one else []), _f(real["balanced_accuracy"])])
+    lines += ["Each share is followed by its 95 % interval (Wilson): with "
+              f"{s['samples']} pieces per style a share is known to about ±"
+              f"{_f(1.96 * 0.5 / math.sqrt(max(1, s['samples'])))} at worst.", ""]
     lines += _table(["style", f"generated, best of {n}" if one else "generated, judged as asked",
                      *(["generated, 1 candidate"] if one else []), "real test pieces (ceiling)"], rows)
     lines += ["![confusion, generated](confusion_generated.png)",
@@ -203,7 +212,7 @@ def card_summary(report: dict[str, Any]) -> str:
     keys = report["key_consistency"]["overall"]
     novelty = report["novelty"]
     settings = report["settings"]
-    rows = [[style, _f(e["model"]), _f(e[gram]), _f(e["model_vs_ngram"]), _f(gen["by_style"].get(style)),
+    rows = [[style, _f(e["model"]), _f(e[gram]), _f(e["model_vs_ngram"]), _share(gen, style),
              _f(real["by_style"].get(style)), str(novelty["by_style"].get(style, {}).get("max_bars", "–"))]
             for style, e in bits["by_style"].items()]
     o = bits["overall"]
@@ -218,7 +227,7 @@ def card_summary(report: dict[str, Any]) -> str:
              f"- Bits per note on the {bits['split']} split vs a {gram} model (Witten-Bell) on the same "
              "tokens; style accuracy as judged by an independent note-feature classifier (its accuracy "
              "on real test pieces is the ceiling); the longest run of bars copied from a training piece.", ""]
-    lines += _table(["style", "bits/note", gram, f"÷ {gram}", "style accuracy", "ceiling",
+    lines += _table(["style", "bits/note", gram, f"÷ {gram}", "style accuracy (95 % interval)", "ceiling",
                      "longest copy (bars)"], rows)
     valid = report["validity"]
     closed = (f"{valid['model_closed']} closed by the model itself at the requested bars (EOS, or the "

@@ -137,6 +137,7 @@ def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
         balanced_accuracy,
         confusion_matrix,
         train_style_classifier,
+        wilson_interval,
     )
 
     train_rows = [r for s in styles for r in sample_rows(corpus.pieces(s, "train"), config.judge_pieces,
@@ -165,6 +166,8 @@ def style_accuracy(config: EvaluateConfig, corpus: Corpus, styles: list[str], sa
         return {"accuracy": accuracy(matrix), "balanced_accuracy": balanced_accuracy(matrix),
                 "by_style": {s: (float(matrix[i, i] / rows[i]) if rows[i] else None)
                              for i, s in enumerate(labels)},
+                "interval_by_style": {s: (list(wilson_interval(int(matrix[i, i]), int(rows[i]))) if rows[i]
+                                          else None) for i, s in enumerate(labels)},
                 "confusion": matrix.tolist(), "pieces": int(matrix.sum())}
 
     return {"styles": labels, "judge_train_pieces": len(train_rows),

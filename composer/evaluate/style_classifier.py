@@ -97,6 +97,20 @@ def accuracy(matrix: np.ndarray) -> float:
     return float(np.trace(matrix) / total) if total else float("nan")
 
 
+def wilson_interval(hits: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a share ``hits / trials`` (95 % at the default ``z``).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or 1 hits,
+    which matters for per-style shares judged from a few dozen pieces.
+    """
+    if trials <= 0:
+        raise ValueError("an interval needs at least one trial")
+    share = hits / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def balanced_accuracy(matrix: np.ndarray) -> float:
     """Mean of per-style recall over the styles that have examples."""
     rows = matrix.sum(axis=1)
@@ -105,4 +119,4 @@ def balanced_accuracy(matrix: np.ndarray) -> float:
 
 
 __all__ = ["ClassifierSettings", "StyleClassifier", "accuracy", "balanced_accuracy", "confusion_matrix",
-           "train_style_classifier"]
+           "train_style_classifier", "wilson_interval"]
