@@ -157,6 +157,21 @@ def test_particles_are_resampled_by_the_melodys_likelihood() -> None:
     assert _resampled(weights, 4, [True] * 4 + [False] * 4, UniformStream(0)) is None  # a finished run
 
 
+def test_a_pair_of_particles_is_resampled_too() -> None:
+    # an effective sample size of half of two particles is never reached, so a pair (two
+    # candidates of continue or vary) would never be steered
+    import numpy as np
+
+    from composer.generate.decode import _resampled, resample_threshold
+    from composer.generate.sampling import UniformStream
+
+    assert resample_threshold(2) == 1.5 and resample_threshold(3) == 1.5 and resample_threshold(8) == 4
+    lopsided = np.array([0.0, -6.0])  # the first particle holds 0.998 of the weight
+    orders = [_resampled(lopsided, 2, [False, False], UniformStream(seed)) for seed in range(5)]
+    assert all(order is not None and order.tolist() == [0, 0] for order in orders)
+    assert _resampled(np.array([0.0, -0.5]), 2, [False, False], UniformStream(0)) is None  # 0.62 / 0.38
+
+
 def test_harmonize_without_lookahead_keeps_the_melody_too(composer: Composer) -> None:
     melody, _ = melody_line(prepare_prompt(MELODY).score, 52)
     piece = composer.harmonize(MELODY, style="bach", seed=5, lookahead=False, candidates=3, **OPTIONS)

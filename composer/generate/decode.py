@@ -195,11 +195,19 @@ def _log_mass(scores: np.ndarray, kept: np.ndarray, before: np.ndarray, temperat
     return float(np.log(np.exp(scaled[kept] - top).sum()) - np.log(np.exp(scaled[before] - top).sum()))
 
 
+def resample_threshold(particles: int) -> float:
+    """The effective sample size below which a run of ``particles`` is resampled: half of
+    them, as is usual, but 1.5 for a pair, whose effective size never falls below 1 (a pair
+    is resampled once one particle carries more than 0.79 of the weight)."""
+    return max(particles / 2, 1.5) if particles >= 2 else 1.0
+
+
 def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rng: UniformStream
                ) -> np.ndarray | None:
     """New row order (n,) after systematic resampling of each run of ``particles`` rows whose
-    effective sample size fell below half of it; None when no run needs it."""
+    effective sample size fell below ``resample_threshold``; None when no run needs it."""
     order = np.arange(len(log_weights))
+    threshold = resample_threshold(particles)
     changed = False
     for first in range(0, len(log_weights), particles):
         run = slice(first, first + particles)
@@ -207,7 +215,7 @@ def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rn
             continue
         weights = np.exp(log_weights[run] - log_weights[run].max())
         weights /= weights.sum()
-        if 1.0 / float((weights ** 2).sum()) >= particles / 2:
+        if 1.0 / float((weights ** 2).sum()) >= threshold:
             continue
         points = (float(rng.random(1)[0]) + np.arange(particles)) / particles  # (P,)
         picks = np.minimum(np.searchsorted(np.cumsum(weights), points), particles - 1)
