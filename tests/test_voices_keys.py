@@ -336,7 +336,7 @@ def test_each_piece_of_a_batch_draws_its_own_key(composer: Composer, monkeypatch
     monkeypatch.setitem(composer.bundle.config, "styles",
                         {"bach": {"keys": {"G major": 0.4, "A minor": 0.3, "D major": 0.3}}})
     drawn = {composer._key_for(GenerationSettings(style="bach", seed=3), None, piece) for piece in range(12)}
-    assert len(drawn) > 1  # the tiny corpus's bach has several keys
+    assert len(drawn) > 1  # three keys to draw from, set above
     batch = composer.generate("bach", seed=3, num=6, **options)
     assert [p.provenance["written_key"] for p in batch] == [
         key_name(*composer._key_for(GenerationSettings(style="bach", seed=3), None, i)) for i in range(6)]

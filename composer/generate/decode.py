@@ -196,10 +196,10 @@ def _log_mass(scores: np.ndarray, kept: np.ndarray, before: np.ndarray, temperat
 
 
 def resample_threshold(particles: int) -> float:
-    """The effective sample size below which a run of ``particles`` is resampled: half of
-    them, as is usual, but 1.5 for a pair, whose effective size never falls below 1 (a pair
-    is resampled once one particle carries more than 0.79 of the weight)."""
-    return max(particles / 2, 1.5) if particles >= 2 else 1.0
+    """The effective sample size below which a run of ``particles`` (two or more) is
+    resampled: half of them, as is usual, but 1.5 for a pair, whose effective size never
+    falls below 1 (a pair is resampled once one particle carries more than 0.79 of the weight)."""
+    return max(particles / 2, 1.5)
 
 
 def _resampled(log_weights: np.ndarray, particles: int, finished: list[bool], rng: UniformStream
